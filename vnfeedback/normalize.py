@@ -1,0 +1,266 @@
+"""Vietnamese text normalisation: pure functions from a raw comment to the string the features read.
+
+The steps, in order (``normalize``):
+
+1. ``clean``: lone surrogates, control and zero-width characters removed; Unicode NFC.
+2. Emoji and emoticons become sentiment placeholder tokens (``xxemopos``, ``xxemoneg``, ...).
+3. Lower-casing; one tone-mark placement ("hoà" -> "hòa", "thuỷ" -> "thủy").
+4. URLs, e-mails, phone numbers, hotlines, USSD codes, money, data sizes, speeds, dates, times,
+   package codes and other numbers become placeholder tokens (``xxurl``, ``xxmoney``, ...), so that
+   "trừ 15k" and "trừ 50.000đ" meet.
+5. Letters repeated for emphasis are squeezed ("chậmmmm" -> "chậm", "quáaaa" -> "quá").
+6. Teencode and telecom abbreviations are expanded from ``resources/abbreviations.tsv`` plus any
+   user extension ("ko dc" -> "không được", "nv" -> "nhân viên").
+
+``strip_accents`` gives the accent-stripped view ("mạng yếu quá" -> "mang yeu qua") that lets comments
+typed without diacritics meet the ones typed with them. Negation is marked at the token stage
+(``vnfeedback.tokenize.mark_negation``) because it needs token boundaries.
+
+Every function here takes and returns strings and holds no mutable global state; the data files are
+read once, on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Mapping
+from importlib import resources
+
+__all__ = ["clean", "normalize", "strip_accents", "load_abbreviations", "PLACEHOLDERS"]
+
+#: Placeholder tokens that normalisation may emit, with what each stands for.
+PLACEHOLDERS = {
+    "xxurl": "a web address",
+    "xxemail": "an e-mail address",
+    "xxphone": "a phone number",
+    "xxhotline": "an 1800/1900 hotline number",
+    "xxussd": "a USSD code such as *101#",
+    "xxmoney": "an amount of money (15k, 50.000đ, 2 triệu)",
+    "xxdatasize": "a data volume (2GB, 500MB)",
+    "xxspeed": "a connection speed (100Mbps)",
+    "xxdate": "a date (12/3, 12/03/2025)",
+    "xxtime": "a time of day (8h30)",
+    "xxpackage": "a package or plan code (ST90, V120, SD70)",
+    "xxnum": "any other number",
+    "xxemopos": "a positive emoji or emoticon",
+    "xxemoneg": "a negative emoji or emoticon",
+    "xxemoneutral": "a laughing or neutral emoji",
+    "xxemoji": "any other emoji",
+}
+
+_RESOURCES = "vnfeedback.resources"
+
+
+def _read_tsv(name: str) -> list[tuple[str, str]]:
+    text = resources.files(_RESOURCES).joinpath(name).read_text(encoding="utf-8")
+    pairs = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        key, value = line.split("\t")
+        pairs.append((unicodedata.normalize("NFC", key), unicodedata.normalize("NFC", value)))
+    return pairs
+
+
+@functools.cache
+def load_abbreviations() -> dict[str, str]:
+    """The bundled abbreviation table (short form -> expansion), read once.
+
+    Returns
+    -------
+    dict
+        A new copy each call is not made: treat the result as read-only.
+    """
+    return {key.lower(): value for key, value in _read_tsv("abbreviations.tsv")}
+
+
+@functools.cache
+def _emoji_tables() -> tuple[dict[str, str], dict[str, str]]:
+    emoji, emoticons = {}, {}
+    for symbol, token in _read_tsv("emoji.tsv"):
+        if any(ch.isascii() for ch in symbol):
+            emoticons[symbol] = token
+        else:
+            emoji[symbol.replace("\ufe0f", "")] = token
+    return emoji, emoticons
+
+
+@functools.cache
+def _tone_table() -> tuple[re.Pattern[str], dict[str, str]]:
+    pairs = dict(_read_tsv("tone_marks.tsv"))
+    alternatives = "|".join(sorted(pairs, key=len, reverse=True))
+    # only at the end of a syllable, and not after q ("quý" is already right)
+    return re.compile(rf"(?<!q)({alternatives})(?!\w)"), pairs
+
+
+# --- character classes -------------------------------------------------------------------------
+
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_INVISIBLE_RE = re.compile(r"[\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff\ufe0e\ufe0f]")
+_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+# Emoji blocks: pictographs, symbols, dingbats, flags, and supplemental symbols.
+_EMOJI_RE = re.compile(
+    "[\U0001f000-\U0001faff\u2600-\u27bf\u2300-\u23ff\u2b00-\u2bff\U0001f1e6-\U0001f1ff]"
+)
+_TONE_MARKS = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
+
+
+def clean(text: str) -> str:
+    """Remove what breaks tokenisers (lone surrogates, control and zero-width characters); NFC.
+
+    Parameters
+    ----------
+    text : str
+        Any string, including ones decoded with ``surrogateescape``.
+
+    Returns
+    -------
+    str
+        The same text in Unicode NFC, with those characters replaced by a space (controls, surrogates)
+        or removed (zero-width).
+
+    Example
+    -------
+    >>> clean("Mạng\\u200b yếu\\x00 quá")
+    'Mạng yếu  quá'
+    """
+    text = _SURROGATE_RE.sub(" ", text)
+    text = _CONTROL_RE.sub(" ", text)
+    text = _INVISIBLE_RE.sub("", text)
+    return unicodedata.normalize("NFC", text)
+
+
+@functools.cache
+def _strip_table() -> dict[int, str]:
+    table = {ord("đ"): "d", ord("Đ"): "D"}
+    for code in range(0x00C0, 0x1EFF + 1):
+        char = chr(code)
+        base = "".join(c for c in unicodedata.normalize("NFD", char) if not unicodedata.combining(c))
+        if base != char and len(base) == 1 and base.isascii():
+            table[code] = base
+    return table
+
+
+def strip_accents(text: str) -> str:
+    """The accent-stripped view of a text: every Vietnamese letter reduced to its ASCII base.
+
+    Example
+    -------
+    >>> strip_accents("Mạng yếu quá, đợi mãi")
+    'Mang yeu qua, doi mai'
+    """
+    return text.translate(_strip_table())
+
+
+@functools.cache
+def _tone_only_table() -> dict[int, str]:
+    """Letter -> the same letter without its tone mark (keeps ư, ơ, â, ê, ô, ă)."""
+    table = {}
+    for code in range(0x00C0, 0x1EFF + 1):
+        char = chr(code)
+        parts = unicodedata.normalize("NFD", char)
+        kept = "".join(c for c in parts if c not in _TONE_MARKS)
+        kept = unicodedata.normalize("NFC", kept)
+        if kept != char and len(kept) == 1:
+            table[code] = kept
+    return table
+
+
+# --- placeholders ------------------------------------------------------------------------------
+
+_L = r"a-zà-ỹđ"  # lower-case Vietnamese letters (NFC, after lower-casing)
+_PLACEHOLDER_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|vn|net|org|info|io|me|ly)\b(?:/\S*)?"), " xxurl "),
+    (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), " xxemail "),
+    (re.compile(r"(?<![\d*#])1[89]00[\s.]?\d{4}(?!\d)"), " xxhotline "),
+    (re.compile(r"[*#]\d{2,4}(?:[*#]\d*)*#"), " xxussd "),
+    (re.compile(r"(?<![\w])(?:\+?84|0)\d{2,3}(?:[\s.-]?\d){6,7}(?![\w])"), " xxphone "),
+    (re.compile(r"(?<![\w])0\d{2,4}x{3,}(?![\w])"), " xxphone "),
+    (re.compile(rf"(?<![\w.,])\d+(?:[.,]\d+)*\s?(?:k|nghìn|ngàn|đ|đồng|vnd|vnđ|tr|triệu|củ|cành|xị|lít)(?![{_L}\d])"), " xxmoney "),
+    (re.compile(rf"(?<![\w.,])\d+(?:[.,]\d+)?\s?(?:gb|mb|kb|g|m)(?:b)?/?(?:s|giây)(?![{_L}])|\d+\s?(?:mbps|kbps|gbps)(?![{_L}])"), " xxspeed "),
+    (re.compile(rf"(?<![\w.,])\d+(?:[.,]\d+)?\s?(?:gb|mb|kb|tb)(?![{_L}\d])"), " xxdatasize "),
+    (re.compile(r"(?<![\w/])\d{1,2}[/-]\d{1,2}(?:[/-]\d{2,4})?(?![\w/])"), " xxdate "),
+    (re.compile(rf"(?<![\w])\d{{1,2}}h(?:\d{{2}})?(?![{_L}\d])"), " xxtime "),
+    (re.compile(r"(?<![\w])(?:[a-z]{1,6}\d{2,4}[a-z]{0,3}|\d[a-z]\d{2,4}[a-z]{0,2})(?![\w])"), " xxpackage "),
+    (re.compile(rf"(?<![{_L}])\d+(?:[.,]\d+)*(?![{_L}\d])"), " xxnum "),
+]
+
+_WORD_RE = re.compile(r"\w+")
+_SPACES_RE = re.compile(r"\s+")
+
+
+def _replace_emoji(text: str) -> str:
+    emoji, emoticons = _emoji_tables()
+    if any(ch in text for ch in ":;=<^->") or "colon" in text:
+        text = " ".join(emoticons.get(tok, tok) for tok in text.split(" "))
+
+    def emoji_token(match: re.Match[str]) -> str:
+        return " " + emoji.get(match.group(0), "xxemoji") + " "
+
+    return _EMOJI_RE.sub(emoji_token, text)
+
+
+def _fix_tone_placement(text: str) -> str:
+    pattern, pairs = _tone_table()
+    return pattern.sub(lambda m: pairs[m.group(1)], text)
+
+
+def _squeeze_repeats(text: str) -> str:
+    """'chậmmmm' -> 'chậm', 'quáaaa' -> 'quá'; keeps real doubles ('xoong', 'cừu')."""
+    base = text.translate(_tone_only_table())
+    stripped = strip_accents(base)
+    if not _RUN_RE.search(stripped):
+        return text
+    out = []
+    i, n = 0, len(text)
+    while i < n:
+        j = i + 1
+        while j < n and stripped[j] == stripped[i] and stripped[i].isalpha():
+            j += 1
+        run = j - i
+        if run >= 3:
+            out.append(text[i])
+        elif run == 2 and base[i] == text[i + 1] and text[i] != text[i + 1] and base[i].isascii():
+            # an accented vowel followed by its bare copy ('quáa'), not 'cừu' (ư is not bare u)
+            out.append(text[i])
+        else:
+            out.append(text[i:j])
+        i = j
+    return "".join(out)
+
+
+_RUN_RE = re.compile(r"([a-z])\1")
+
+
+def normalize(text: str, *, abbreviations: Mapping[str, str] | None = None) -> str:
+    """Normalise one comment for feature extraction (see the module docstring for the steps).
+
+    Parameters
+    ----------
+    text : str
+        A raw comment, any length, any mix of diacritics, emoji and teencode.
+    abbreviations : mapping, optional
+        Short form -> expansion. Defaults to the bundled table; pass
+        ``{**load_abbreviations(), **yours}`` to extend it.
+
+    Returns
+    -------
+    str
+        Lower-cased, NFC, with placeholders and expansions; punctuation is kept.
+
+    Example
+    -------
+    >>> normalize("Mạng 4G chậmmmm, bị trừ 15k ko rõ lý do 😡")
+    'mạng 4g chậm, bị trừ xxmoney không rõ lý do xxemoneg'
+    """
+    table = load_abbreviations() if abbreviations is None else abbreviations
+    text = clean(text)
+    text = _replace_emoji(text)
+    text = _fix_tone_placement(text.lower())
+    for pattern, token in _PLACEHOLDER_RULES:
+        text = pattern.sub(token, text)
+    text = _squeeze_repeats(text)
+    text = _WORD_RE.sub(lambda m: table.get(m.group(0), m.group(0)), text)
+    return _SPACES_RE.sub(" ", text).strip()
