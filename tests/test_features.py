@@ -1,0 +1,78 @@
+"""Feature extraction: the views, accent-stripped matching, per-view normalisation, restore."""
+
+import numpy as np
+import pytest
+
+from vnfeedback.errors import ParameterError
+from vnfeedback.features import MAX_TEXT_CHARS, FeatureExtractor
+
+TEXTS = ["Mạng yếu quá", "mang yeu qua", "Gọi tổng đài không được", "không phải mạng yếu mà bị trừ tiền",
+         "wifi nhà chậm quá", "tổng đài chờ lâu quá"]
+
+
+def fitted(**params):
+    return FeatureExtractor(min_df=1, **params).fit(TEXTS)
+
+
+def test_accented_and_unaccented_texts_share_the_stripped_view():
+    fe = fitted()
+    X = fe.transform(["Mạng yếu quá", "mang yeu qua"])
+    stripped = np.array([name.startswith("s|") for name in fe.feature_names_])
+    a, b = X.toarray()[:, stripped]
+    assert np.allclose(a, b) and a.any()
+
+
+def test_each_view_is_unit_length():
+    fe = fitted()
+    X = fe.transform(["Gọi tổng đài không được, mạng yếu"]).toarray()[0]
+    for view in range(4):
+        block = X[fe.view_of_column_ == view]
+        assert block.any() and np.isclose(np.linalg.norm(block), 1.0)
+
+
+def test_negation_view_marks_the_denied_problem():
+    fe = fitted()
+    analysis = fe.analyze("không phải mạng yếu mà bị trừ tiền")
+    assert "n|neg_mạng" in analysis.features
+
+
+def test_turning_a_view_off_removes_its_columns():
+    fe = fitted(char_ngrams=(0, 0), negation=False)
+    assert not any(name[0] in "cn" for name in fe.feature_names_)
+
+
+def test_restore_gives_identical_features():
+    fe = fitted()
+    again = FeatureExtractor(min_df=1).restore(fe.feature_names_, fe.idf_)
+    a, b = fe.transform(TEXTS), again.transform(TEXTS)
+    assert (a != b).nnz == 0
+
+
+def test_fit_is_deterministic():
+    assert fitted().feature_names_ == fitted().feature_names_
+
+
+def test_text_without_words_has_no_words():
+    fe = fitted()
+    assert not fe.analyze("😡 123 !!!").has_words
+    assert fe.analyze("mạng lag").has_words
+
+
+def test_very_long_text_is_cut_to_the_documented_limit():
+    fe = fitted()
+    analysis = fe.analyze("mạng yếu " * 500_000)
+    assert len(analysis.features) < MAX_TEXT_CHARS * 10
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"tokenizer": "jieba"}, "tokenizer must be one of"),
+        ({"word_ngrams": (3, 1)}, "word_ngrams must be a pair"),
+        ({"min_df": 0}, "min_df must be"),
+        ({"max_features": -5}, "max_features must be"),
+    ],
+)
+def test_bad_parameters_are_named(params, message):
+    with pytest.raises(ParameterError, match=message):
+        FeatureExtractor(**params).fit(TEXTS)

@@ -1,0 +1,50 @@
+"""Per-task linear models: calibration, thresholds, determinism, on small separable data."""
+
+import numpy as np
+import scipy.sparse as sp
+
+from vnfeedback.models import fit_task
+
+
+def separable(n=60, n_classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % n_classes
+    X = rng.random((n, 12)) * 0.2
+    X[np.arange(n), y] += 1.0
+    return sp.csr_matrix(X), y
+
+
+def test_single_task_probabilities_sum_to_one_and_learn_the_classes():
+    X, y = separable()
+    model, oof = fit_task(X, y, kind="single", labels=["a", "b", "c"], C_grid=(0.1, 1.0), n_folds=3,
+                          random_state=0)
+    proba = model.proba(X)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert (proba.argmax(axis=1) == y).mean() > 0.95
+    assert oof.shape == proba.shape
+
+
+def test_binary_single_task_gets_one_row_per_class():
+    X, y = separable(n_classes=2)
+    model, _ = fit_task(X, y, kind="single", labels=["no", "yes"], C_grid=(1.0,), n_folds=3, random_state=0)
+    assert model.coef.shape[0] == 2
+    assert (model.proba(X).argmax(axis=1) == y).mean() > 0.95
+
+
+def test_multilabel_thresholds_are_probabilities_and_labels_are_learned():
+    X, y = separable(n=90, n_classes=3)
+    Y = np.zeros((90, 3), dtype=np.int8)
+    Y[np.arange(90), y] = 1
+    Y[::5, 0] = 1  # some rows carry two labels
+    model, oof = fit_task(X, Y, kind="multilabel", labels=["a", "b", "c"], C_grid=(0.3,), n_folds=3,
+                          random_state=0)
+    assert ((model.thresholds > 0) & (model.thresholds < 1)).all()
+    predicted = model.proba(X) >= model.thresholds
+    assert (predicted == Y.astype(bool)).mean() > 0.9
+
+
+def test_fitting_is_deterministic_for_a_random_state():
+    X, y = separable()
+    a, _ = fit_task(X, y, kind="single", labels=["a", "b", "c"], C_grid=(0.1, 1.0), n_folds=3, random_state=7)
+    b, _ = fit_task(X, y, kind="single", labels=["a", "b", "c"], C_grid=(0.1, 1.0), n_folds=3, random_state=7)
+    assert np.array_equal(a.coef, b.coef) and np.array_equal(a.calib_coef, b.calib_coef)

@@ -1,0 +1,231 @@
+"""Per-task linear models: fitting with cross-validated choices, calibrated probabilities, thresholds.
+
+One ``TaskModel`` per task, all reading the same feature matrix:
+
+- ``single`` tasks: a one-vs-rest linear SVM (``LinearSVC``, squared hinge, balanced class weights);
+  its decision values go through a small multinomial logistic calibrator fitted on out-of-fold
+  decisions, so the probabilities sum to one and mean what they say.
+- ``multilabel`` tasks: one binary linear SVM per label (balanced), a Platt calibrator per label on
+  out-of-fold decisions, and a per-label threshold on the calibrated probability that maximises the
+  out-of-fold F1.
+
+The regularisation strength ``C`` is chosen per task (single) or per label (multilabel) from a small
+grid by out-of-fold F1. scikit-learn is used to *fit* only: the learned state is plain numpy arrays,
+and prediction is numpy/scipy arithmetic, so a saved model predicts identically on any
+scikit-learn version.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["TaskModel", "fit_task", "TASK_KINDS"]
+
+TASK_KINDS = ("single", "multilabel")
+
+
+@dataclass
+class TaskModel:
+    """The learned state of one task; every array is plain numpy.
+
+    Attributes
+    ----------
+    kind : {"single", "multilabel"}
+    labels : list of str
+    coef : ndarray of shape (n_labels, n_features)
+    intercept : ndarray of shape (n_labels,)
+    calib_coef : ndarray, (n_labels, n_labels) for single tasks, (n_labels,) for multilabel
+    calib_intercept : ndarray of shape (n_labels,)
+    thresholds : ndarray of shape (n_labels,); 0.5 for single tasks (unused there)
+    C : ndarray of shape (n_labels,), the regularisation chosen (for the card)
+    """
+
+    kind: str
+    labels: list[str]
+    coef: np.ndarray
+    intercept: np.ndarray
+    calib_coef: np.ndarray
+    calib_intercept: np.ndarray
+    thresholds: np.ndarray
+    C: np.ndarray
+
+    def decision(self, X: sp.csr_matrix) -> np.ndarray:
+        """Raw linear scores, shape (n_texts, n_labels)."""
+        return np.asarray(X @ self.coef.T) + self.intercept
+
+    def calibrate(self, decision: np.ndarray) -> np.ndarray:
+        """Decision values -> probabilities."""
+        if self.kind == "single":
+            # an explicit product and row sum, not BLAS: BLAS may sum in a different order for a
+            # different batch size, and predict() must equal predict_many() to the last bit
+            logits = (decision[:, None, :] * self.calib_coef[None, :, :]).sum(axis=2) + self.calib_intercept
+            logits -= logits.max(axis=1, keepdims=True)
+            expd = np.exp(logits)
+            return expd / expd.sum(axis=1, keepdims=True)
+        return _sigmoid(decision * self.calib_coef + self.calib_intercept)
+
+    def proba(self, X: sp.csr_matrix) -> np.ndarray:
+        """Calibrated probabilities, shape (n_texts, n_labels)."""
+        return self.calibrate(self.decision(X))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _fit_svm(X, y, C, random_state):
+    from sklearn.svm import LinearSVC
+
+    model = LinearSVC(C=C, class_weight="balanced", random_state=random_state, max_iter=5000)
+    with warnings.catch_warnings():
+        # liblinear's convergence warning on tiny folds says nothing the CV score does not
+        warnings.simplefilter("ignore")
+        model.fit(X, y)
+    return model.coef_.astype(np.float64), model.intercept_.astype(np.float64)
+
+
+def _binary_decision(X_train, y_train, X_test, C, random_state):
+    """Decision values of one binary SVM; a constant when the fold holds one class only."""
+    if y_train.min() == y_train.max():
+        return np.full(X_test.shape[0], 1.0 if y_train[0] else -1.0)
+    coef, intercept = _fit_svm(X_train, y_train, C, random_state)
+    return np.asarray(X_test @ coef[0]) + intercept[0]
+
+
+def _single_coef(coef: np.ndarray, intercept: np.ndarray, n_labels: int):
+    """LinearSVC returns one row for two classes: spread it into one row per class."""
+    if n_labels == 2 and coef.shape[0] == 1:
+        return np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+    return coef, intercept
+
+
+def _macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> float:
+    scores = []
+    for k in range(n_labels):
+        tp = np.sum((y_pred == k) & (y_true == k))
+        fp = np.sum((y_pred == k) & (y_true != k))
+        fn = np.sum((y_pred != k) & (y_true == k))
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    return float(np.mean(scores))
+
+
+def _binary_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    tp = np.sum(y_pred & y_true)
+    denominator = y_pred.sum() + y_true.sum()
+    return float(2 * tp / denominator) if denominator else 0.0
+
+
+def _folds(y: np.ndarray, kind: str, n_folds: int, random_state: int) -> list[tuple]:
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if kind == "single":
+        smallest = np.bincount(y).min()
+        splitter = StratifiedKFold(min(n_folds, max(int(smallest), 2)), shuffle=True,
+                                   random_state=random_state)
+        return list(splitter.split(np.zeros(len(y)), y))
+    splitter = KFold(n_folds, shuffle=True, random_state=random_state)
+    return list(splitter.split(np.zeros(len(y))))
+
+
+def fit_task(
+    X: sp.csr_matrix,
+    y: np.ndarray,
+    *,
+    kind: str,
+    labels: list[str],
+    C_grid: tuple[float, ...],
+    n_folds: int,
+    random_state: int,
+) -> tuple[TaskModel, np.ndarray]:
+    """Fit one task; return the model and its out-of-fold probabilities (for the model card).
+
+    Parameters
+    ----------
+    X : sparse matrix (n_texts, n_features)
+    y : ndarray
+        Class indices (n_texts,) for ``single``; a 0/1 matrix (n_texts, n_labels) for ``multilabel``.
+    """
+    folds = _folds(y, kind, n_folds, random_state)
+    if kind == "single":
+        return _fit_single(X, y, labels, C_grid, folds, random_state)
+    return _fit_multilabel(X, y, labels, C_grid, folds, random_state)
+
+
+def _fit_single(X, y, labels, C_grid, folds, random_state):
+    from sklearn.linear_model import LogisticRegression
+
+    n_labels = len(labels)
+    best = None
+    for C in C_grid:
+        oof = np.zeros((X.shape[0], n_labels))
+        for train, test in folds:
+            coef, intercept = _fit_svm(X[train], y[train], C, random_state)
+            coef, intercept = _single_coef(coef, intercept, n_labels)
+            oof[test] = np.asarray(X[test] @ coef.T) + intercept
+        score = _macro_f1(y, oof.argmax(axis=1), n_labels)
+        if best is None or score > best[0] + 1e-9:
+            best = (score, C, oof)
+    _, C, oof = best
+    calibrator = LogisticRegression(C=1.0, max_iter=1000)
+    calibrator.fit(oof, y)
+    calib_coef, calib_intercept = _single_coef(calibrator.coef_, calibrator.intercept_, n_labels)
+    coef, intercept = _single_coef(*_fit_svm(X, y, C, random_state), n_labels)
+    model = TaskModel(
+        kind="single",
+        labels=list(labels),
+        coef=coef,
+        intercept=intercept,
+        calib_coef=np.asarray(calib_coef, dtype=np.float64),
+        calib_intercept=np.asarray(calib_intercept, dtype=np.float64),
+        thresholds=np.full(n_labels, 0.5),
+        C=np.full(n_labels, C),
+    )
+    return model, model.calibrate(oof)
+
+
+def _fit_multilabel(X, Y, labels, C_grid, folds, random_state):
+    from sklearn.linear_model import LogisticRegression
+
+    n_labels = len(labels)
+    coefs, intercepts = np.zeros((n_labels, X.shape[1])), np.zeros(n_labels)
+    calib_a, calib_b = np.ones(n_labels), np.zeros(n_labels)
+    thresholds, chosen_C = np.full(n_labels, 0.5), np.zeros(n_labels)
+    oof_proba = np.zeros(Y.shape, dtype=np.float64)
+    candidates = np.round(np.linspace(0.05, 0.95, 91), 2)
+    for j in range(n_labels):
+        y = Y[:, j].astype(bool)
+        best = None
+        for C in C_grid:
+            oof = np.zeros(X.shape[0])
+            for train, test in folds:
+                oof[test] = _binary_decision(X[train], y[train].astype(int), X[test], C, random_state)
+            platt = LogisticRegression(C=1.0, max_iter=1000).fit(oof[:, None], y.astype(int))
+            a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+            proba = _sigmoid(oof * a + b)
+            f1s = np.array([_binary_f1(y, proba >= t) for t in candidates])
+            top = f1s.max()
+            # among equally good thresholds, the one nearest 0.5
+            ties = candidates[f1s >= top - 1e-12]
+            threshold = float(ties[np.argmin(np.abs(ties - 0.5))])
+            if best is None or top > best[0] + 1e-9:
+                best = (top, C, a, b, threshold, proba)
+        _, C, a, b, threshold, proba = best
+        coef, intercept = _fit_svm(X, y.astype(int), C, random_state)
+        coefs[j], intercepts[j] = coef[0], intercept[0]
+        calib_a[j], calib_b[j], thresholds[j], chosen_C[j] = a, b, threshold, C
+        oof_proba[:, j] = proba
+    model = TaskModel(
+        kind="multilabel",
+        labels=list(labels),
+        coef=coefs,
+        intercept=intercepts,
+        calib_coef=calib_a,
+        calib_intercept=calib_b,
+        thresholds=thresholds,
+        C=chosen_C,
+    )
+    return model, oof_proba
