@@ -1,0 +1,223 @@
+"""The classifier API: predict, predict_many, explain, train validation, hostile inputs, threads."""
+
+import json
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import vnfeedback
+from vnfeedback import DataError, ParameterError, TextTypeError
+
+TASKS = {"complaint_type": "multilabel", "product_area": "single", "intent": "single"}
+
+SAMPLES = [
+    "Mạng 4G chập chờn, gọi tổng đài chờ 20 phút",
+    "mang yeu qua ko vao dc fb",
+    "Cảm ơn nhân viên đã hỗ trợ nhiệt tình",
+    "bị trừ 15k vô lý",
+    "",
+    "😡😡😡",
+    "Cho hỏi gói cước nào rẻ?",
+]
+
+
+def test_prediction_has_every_task_and_every_label_scored(tiny_model):
+    p = tiny_model.predict(SAMPLES[0])
+    assert set(p.labels) == set(TASKS)
+    assert isinstance(p.labels["complaint_type"], list)
+    assert isinstance(p.labels["product_area"], str)
+    for task, labels in tiny_model.labels.items():
+        assert set(p.scores[task]) == set(labels)
+        assert all(0.0 <= s <= 1.0 for s in p.scores[task].values())
+    assert np.isclose(sum(p.scores["intent"].values()), 1.0)
+
+
+def test_multilabel_labels_are_those_over_their_threshold(tiny_model):
+    p = tiny_model.predict(SAMPLES[0])
+    model = tiny_model.models_["complaint_type"]
+    over = {label for k, label in enumerate(model.labels) if p.scores["complaint_type"][label] >= model.thresholds[k]}
+    assert set(p.labels["complaint_type"]) == over
+
+
+def test_to_dict_is_json_serialisable(tiny_model):
+    d = tiny_model.predict(SAMPLES[0]).to_dict()
+    assert json.loads(json.dumps(d, ensure_ascii=False)) == d
+
+
+def test_predict_many_matches_predict(tiny_model):
+    many = tiny_model.predict_many(SAMPLES + SAMPLES[:2], batch_size=3)
+    assert many == [tiny_model.predict(t) for t in SAMPLES + SAMPLES[:2]]
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t ", "😡😡😡", "123 456", "https://abc.vn"])
+def test_text_with_nothing_to_read_needs_review(tiny_model, text):
+    p = tiny_model.predict(text)
+    assert p.needs_review
+    assert any("nothing to read" in r for r in p.review_reasons)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(None, "text must be str, got NoneType.*fillna"), (42, "text must be str, got int"),
+     (b"mang yeu", "got bytes; decode it first")],
+)
+def test_non_text_raises_a_type_error_saying_how_to_fix_it(tiny_model, value, message):
+    with pytest.raises(TextTypeError, match=message):
+        tiny_model.predict(value)
+    assert issubclass(TextTypeError, TypeError)
+
+
+def test_predict_many_names_the_bad_position(tiny_model):
+    with pytest.raises(TextTypeError, match=r"texts\[1\] must be str"):
+        tiny_model.predict_many(["ok", None])
+
+
+def test_predict_many_refuses_a_single_string(tiny_model):
+    with pytest.raises(TextTypeError, match="for one text use predict"):
+        tiny_model.predict_many("mạng yếu")
+
+
+def test_million_character_text_is_classified(tiny_model):
+    p = tiny_model.predict("mạng yếu quá " * 80_000)  # ~1,000,000 characters
+    assert "network_quality" in p.scores["complaint_type"]
+
+
+def test_lone_surrogate_and_control_characters_do_not_crash(tiny_model):
+    p = tiny_model.predict("mạng\ud800 yếu\x00 quá")
+    assert p.labels["intent"] in tiny_model.labels["intent"]
+
+
+def test_eight_threads_agree_with_one(tiny_model):
+    texts = [f"{t} {i}" for i in range(40) for t in SAMPLES]
+    expected = tiny_model.predict_many(texts)
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(tiny_model.predict, texts))
+    assert got == expected
+
+
+def test_explain_returns_readable_ngrams_with_signed_weights(tiny_model):
+    items = tiny_model.explain("mạng yếu quá, gọi tổng đài không ai nghe", task="complaint_type",
+                               label="network_quality", top=5)
+    assert 0 < len(items) <= 5
+    assert all({"feature", "view", "weight"} <= set(i) for i in items)
+    weights = [abs(i["weight"]) for i in items]
+    assert weights == sorted(weights, reverse=True)
+    assert any(i["feature"] == "mạng" for i in items)
+
+
+def test_explain_rejects_unknown_task_and_label(tiny_model):
+    with pytest.raises(ParameterError, match="task must be one of"):
+        tiny_model.explain("mạng yếu", task="mood")
+    with pytest.raises(ParameterError, match="label must be one of"):
+        tiny_model.explain("mạng yếu", task="intent", label="network_quality")
+
+
+def test_training_is_deterministic(small_rows):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
+        a = vnfeedback.train(small_rows, tasks=TASKS, n_folds=2, random_state=3)
+        b = vnfeedback.train(small_rows, tasks=TASKS, n_folds=2, random_state=3)
+    for task in TASKS:
+        assert np.array_equal(a.models_[task].coef, b.models_[task].coef)
+        assert np.array_equal(a.models_[task].thresholds, b.models_[task].thresholds)
+
+
+def test_card_records_data_hash_size_and_cv_metrics(tiny_model, small_rows):
+    card = tiny_model.card
+    assert card["training_data"]["rows"] == len(small_rows)
+    assert len(card["training_data"]["sha256"]) == 64
+    assert card["training_data"]["label_counts"]["intent"]["complaint"] == sum(
+        r["intent"] == "complaint" for r in small_rows)
+    assert set(card["cv_metrics"]["tasks"]) == set(TASKS)
+    assert "scikit-learn" in card["library_versions"]
+
+
+def test_tasks_are_inferred_with_a_warning(small_rows):
+    rows = [{"text": r["text"], "complaint_type": r["complaint_type"], "intent": r["intent"]} for r in small_rows]
+    with pytest.warns(vnfeedback.VnfeedbackWarning, match="tasks inferred"):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*fewer than", category=vnfeedback.VnfeedbackWarning)
+            model = vnfeedback.train(rows, n_folds=2)
+    assert model.tasks == {"complaint_type": "multilabel", "intent": "single"}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "tasks", "message"),
+    [
+        (lambda rows: [{k: v for k, v in r.items() if k != "text"} for r in rows], TASKS, "missing column"),
+        (lambda rows: [dict(r, text="") if i == 3 else r for i, r in enumerate(rows)], TASKS,
+         r"empty or non-text 'text' \(rows \[3\]"),
+        (lambda rows: [dict(r, intent=None) if i in (1, 2) else r for i, r in enumerate(rows)], TASKS,
+         r"'intent' is single-label but 2 row\(s\) have no label \(rows \[1, 2\]"),
+        (lambda rows: [dict(r, intent="complaint") for r in rows], TASKS, "one class only"),
+        (lambda rows: [dict(r, intent="praise") if i == 0 else dict(r, intent="complaint")
+                       for i, r in enumerate(rows)], TASKS, "fewer than 2 examples"),
+        (lambda rows: rows, {"intent": "multiclass"}, "kind is one of"),
+        (lambda rows: rows[:3], TASKS, r"at least 4 rows, got 3"),
+    ],
+)
+def test_bad_training_data_gets_a_clear_error(small_rows, mutate, tasks, message):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
+        with pytest.raises((DataError, ParameterError), match=message):
+            vnfeedback.train(mutate(small_rows), tasks=tasks, n_folds=2)
+
+
+def test_rare_label_gives_a_warning_naming_it(small_rows):
+    with pytest.warns(vnfeedback.VnfeedbackWarning, match="'product_area'.*fewer than 10"):
+        vnfeedback.train(small_rows, tasks={"product_area": "single"}, n_folds=2)
+
+
+def test_unknown_train_option_is_an_error_not_ignored(small_rows):
+    with pytest.raises(ParameterError, match=r"unknown option\(s\) \['tokeniser'\]"):
+        vnfeedback.train(small_rows, tasks=TASKS, tokeniser="underthesea")
+
+
+def test_train_reads_csv_with_pipe_separated_labels(small_rows, tmp_path):
+    import csv
+
+    path = tmp_path / "data.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["text", "complaint_type", "intent"])
+        writer.writeheader()
+        for r in small_rows:
+            writer.writerow({"text": r["text"], "complaint_type": "|".join(r["complaint_type"]),
+                             "intent": r["intent"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
+        model = vnfeedback.train(path, tasks={"complaint_type": "multilabel", "intent": "single"}, n_folds=2)
+    counts = model.card["training_data"]["label_counts"]["complaint_type"]
+    assert counts["customer_service"] == sum("customer_service" in r["complaint_type"] for r in small_rows)
+
+
+def test_train_reads_a_dataframe_and_parquet(small_rows, tmp_path):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(small_rows)
+    frame.to_parquet(tmp_path / "data.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
+        a = vnfeedback.train(frame, tasks=TASKS, n_folds=2)
+        b = vnfeedback.train(tmp_path / "data.parquet", tasks=TASKS, n_folds=2)
+    assert a.card["training_data"]["sha256"] == b.card["training_data"]["sha256"]
+
+
+def test_evaluate_reports_per_label_metrics(tiny_model, small_rows):
+    report = tiny_model.evaluate(small_rows)
+    assert report["n"] == len(small_rows)
+    single = report["tasks"]["intent"]
+    assert set(single["per_label"]) == set(tiny_model.labels["intent"])
+    matrix = np.array(single["confusion"]["rows_true_cols_pred"])
+    assert matrix.sum() == len(small_rows)
+    assert np.isclose(single["accuracy"], np.trace(matrix) / matrix.sum(), atol=1e-4)
+    multi = report["tasks"]["complaint_type"]
+    assert 0 <= multi["micro_f1"] <= 1
+    support = sum(v["support"] for v in multi["per_label"].values())
+    assert support == sum(len(r["complaint_type"]) for r in small_rows)
+
+
+def test_evaluate_counts_unknown_labels(tiny_model, small_rows):
+    rows = [dict(small_rows[0], intent="anger")] + small_rows[1:]
+    report = tiny_model.evaluate(rows)
+    assert report["tasks"]["intent"]["unknown_labels"] == {"anger": 1}

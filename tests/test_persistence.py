@@ -1,0 +1,169 @@
+"""Model directories: round trip, atomic save, and refusing corrupt, tampered or pickled files."""
+
+import hashlib
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import vnfeedback
+from vnfeedback import ModelFileError
+from vnfeedback.persistence import FORMAT_VERSION, load_model
+
+TEXTS = ["Mạng 4G chập chờn, gọi tổng đài chờ 20 phút", "mang yeu qua", "cảm ơn nhà mạng", "", "bị trừ 15k"]
+
+
+@pytest.fixture
+def model_copy(tiny_model_dir, tmp_path):
+    path = tmp_path / "copy"
+    shutil.copytree(tiny_model_dir, path)
+    return path
+
+
+def rewrite_config(path, **changes):
+    config = json.loads((path / "model.json").read_text(encoding="utf-8"))
+    config.update(changes)
+    (path / "model.json").write_text(json.dumps(config), encoding="utf-8")
+
+
+def test_round_trip_predicts_identically(tiny_model, tiny_model_dir):
+    loaded = vnfeedback.load(tiny_model_dir)
+    assert loaded.predict_many(TEXTS) == tiny_model.predict_many(TEXTS)
+    assert loaded.labels == tiny_model.labels
+    assert loaded.tasks == tiny_model.tasks
+    assert loaded.card == json.loads(json.dumps(tiny_model.card))
+    assert loaded.explain(TEXTS[0], task="intent") == tiny_model.explain(TEXTS[0], task="intent")
+
+
+def test_model_directory_holds_only_json_and_npz(tiny_model_dir):
+    names = sorted(p.name for p in tiny_model_dir.iterdir())
+    assert names == ["arrays.npz", "card.json", "model.json", "vocabulary.json"]
+
+
+def test_save_replaces_an_existing_model_atomically(tiny_model, model_copy):
+    before = set(model_copy.parent.iterdir())
+    tiny_model.save(model_copy)
+    assert set(model_copy.parent.iterdir()) == before  # no temporary directory left behind
+    assert vnfeedback.load(model_copy).predict(TEXTS[0]) == tiny_model.predict(TEXTS[0])
+
+
+def test_failed_save_leaves_the_old_model_intact(tiny_model, model_copy, monkeypatch):
+    original = (model_copy / "arrays.npz").read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez_compressed", broken)
+    with pytest.raises(OSError, match="disk full"):
+        tiny_model.save(model_copy)
+    assert (model_copy / "arrays.npz").read_bytes() == original
+
+
+def test_save_refuses_to_replace_a_directory_that_is_not_a_model(tiny_model, tmp_path):
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "notes.txt").write_text("keep me")
+    with pytest.raises(ModelFileError, match="not a vnfeedback model directory"):
+        tiny_model.save(tmp_path / "precious")
+    assert (tmp_path / "precious" / "notes.txt").read_text() == "keep me"
+
+
+def test_missing_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelFileError, match="no model directory at .*vnfeedback.load\\(\\)"):
+        vnfeedback.load(tmp_path / "nowhere")
+
+
+def test_missing_file_is_named(model_copy):
+    (model_copy / "vocabulary.json").unlink()
+    with pytest.raises(ModelFileError, match=r"vocabulary.json is missing"):
+        load_model(model_copy)
+
+
+def test_tampered_file_fails_its_checksum(model_copy):
+    data = bytearray((model_copy / "arrays.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (model_copy / "arrays.npz").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match=r"arrays.npz does not match the checksum"):
+        load_model(model_copy)
+
+
+def test_truncated_file_fails_its_checksum(model_copy):
+    data = (model_copy / "vocabulary.json").read_bytes()
+    (model_copy / "vocabulary.json").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match=r"vocabulary.json does not match"):
+        load_model(model_copy)
+
+
+def test_corrupt_model_json_is_named(model_copy):
+    (model_copy / "model.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ModelFileError, match=r"model.json is not valid JSON"):
+        load_model(model_copy)
+
+
+def test_newer_format_version_asks_for_an_upgrade(model_copy):
+    rewrite_config(model_copy, format_version=FORMAT_VERSION + 1)
+    with pytest.raises(ModelFileError, match="upgrade vnfeedback"):
+        load_model(model_copy)
+
+
+def _replace_arrays(path, arrays, allow_pickle=False):
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=allow_pickle, **arrays)
+    data = buffer.getvalue()
+    (path / "arrays.npz").write_bytes(data)
+    config = json.loads((path / "model.json").read_text(encoding="utf-8"))
+    config["files"]["arrays.npz"] = hashlib.sha256(data).hexdigest()
+    (path / "model.json").write_text(json.dumps(config), encoding="utf-8")
+
+
+def _arrays(path):
+    with np.load(path / "arrays.npz") as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+class Boom:
+    """Unpickling this would run code: the loader must never get that far."""
+
+    def __reduce__(self):
+        return (print, ("unpickled!",))
+
+
+def test_pickled_object_array_is_refused_not_executed(model_copy, capsys):
+    arrays = _arrays(model_copy)
+    arrays["intent/coef"] = np.array([Boom()], dtype=object)
+    _replace_arrays(model_copy, arrays, allow_pickle=True)
+    with pytest.raises(ModelFileError, match=r"arrays.npz cannot be read as numpy arrays"):
+        load_model(model_copy)
+    assert "unpickled!" not in capsys.readouterr().out
+
+
+def test_wrong_shape_is_caught_even_with_a_matching_checksum(model_copy):
+    arrays = _arrays(model_copy)
+    arrays["intent/coef"] = arrays["intent/coef"][:, :-1]
+    _replace_arrays(model_copy, arrays)
+    with pytest.raises(ModelFileError, match=r"'intent/coef' has dtype .* expected float"):
+        load_model(model_copy)
+
+
+def test_nan_weights_are_caught(model_copy):
+    arrays = _arrays(model_copy)
+    arrays["intent/intercept"] = np.full_like(arrays["intent/intercept"], np.nan)
+    _replace_arrays(model_copy, arrays)
+    with pytest.raises(ModelFileError, match="NaN or inf"):
+        load_model(model_copy)
+
+
+def test_loading_does_not_need_scikit_learn(tiny_model_dir, tmp_path):
+    """A saved model predicts with numpy/scipy only, so a scikit-learn upgrade cannot break it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['sklearn'] = None\n"
+        "import vnfeedback\n"
+        f"m = vnfeedback.load({str(tiny_model_dir)!r})\n"
+        "print(m.predict('mạng yếu quá').labels['intent'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() in vnfeedback.load(tiny_model_dir).labels["intent"]

@@ -1,0 +1,586 @@
+"""The multi-task feedback classifier: one feature pass, one linear model per task.
+
+``FeedbackClassifier`` follows scikit-learn's estimator conventions: the constructor stores
+parameters, ``fit`` learns (state ends in ``_``) and returns self, ``random_state`` fixes all
+randomness. ``train`` and ``load`` in ``vnfeedback/__init__.py`` are the public entry points.
+
+The needs-review rule (written once, here):
+
+- a text with nothing to read (empty, whitespace, only emoji/numbers/links) always needs review;
+- a ``single`` task needs review when its top probability is below ``review_min_proba`` (0.5);
+- a ``multilabel`` task needs review when any label's probability lies within ``review_band`` (0.1)
+  of that label's threshold.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import platform
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .errors import DataError, ParameterError, TextTypeError, VnfeedbackWarning
+from .features import VIEW_NAMES, FeatureExtractor
+from .models import TASK_KINDS, TaskModel, fit_task
+from .tables import infer_tasks, parse_multilabel, read_records
+
+__all__ = ["FeedbackClassifier", "Prediction", "check_text"]
+
+#: A label needs at least this many training examples; fewer gives a warning naming it.
+MIN_LABEL_EXAMPLES = 10
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The labels of one text, their probabilities, and whether a person should look at it.
+
+    Attributes
+    ----------
+    labels : dict
+        Task -> label id (``single``) or list of label ids, most probable first (``multilabel``).
+    scores : dict
+        Task -> {label id: calibrated probability in [0, 1]} for every label of every task.
+    needs_review : bool
+        True where the model is unsure (see the rule in ``vnfeedback.classifier``).
+    review_reasons : list of str
+        Why ``needs_review`` is True (empty otherwise).
+    """
+
+    labels: dict[str, Any]
+    scores: dict[str, dict[str, float]]
+    needs_review: bool
+    review_reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain JSON-serialisable dict of the prediction."""
+        return {
+            "labels": {k: (list(v) if isinstance(v, list) else v) for k, v in self.labels.items()},
+            "scores": {k: dict(v) for k, v in self.scores.items()},
+            "needs_review": bool(self.needs_review),
+            "review_reasons": list(self.review_reasons),
+        }
+
+
+def check_text(text: Any, where: str = "text") -> str:
+    """Return ``text`` if it is a ``str``; raise a ``TextTypeError`` saying how to fix it otherwise."""
+    if isinstance(text, str):
+        return text
+    if isinstance(text, (bytes, bytearray)):
+        raise TextTypeError(
+            f"{where} must be str, got {type(text).__name__}; decode it first, "
+            f"e.g. data.decode('utf-8', errors='replace')"
+        )
+    raise TextTypeError(
+        f"{where} must be str, got {type(text).__name__} ({text!r:.40}); drop missing rows or "
+        f"pass fillna('') / str(value)"
+    )
+
+
+def _sha256_rows(texts: Sequence[str], targets: dict[str, list]) -> str:
+    digest = hashlib.sha256()
+    for i, text in enumerate(texts):
+        row = {"text": text, **{task: values[i] for task, values in targets.items()}}
+        digest.update(json.dumps(row, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _library_versions(tokenizer: str) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = ["numpy", "scipy", "scikit-learn"] + (["underthesea"] if tokenizer == "underthesea" else [])
+    versions = {"python": platform.python_version(), "vnfeedback": __version__}
+    for name in names:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover - the dependency is required
+            versions[name] = "unknown"
+    return versions
+
+
+class FeedbackClassifier:
+    """Classify Vietnamese feedback on several tasks at once.
+
+    Parameters
+    ----------
+    tasks : dict or None
+        Task name -> ``"single"`` or ``"multilabel"``. None infers them from the data
+        (list-valued columns are multilabel).
+    text_column : str
+        The column holding the comment.
+    tokenizer : {"syllable", "underthesea"}
+        Fast syllable n-grams (default) or underthesea word segmentation.
+    word_ngrams, stripped_ngrams, char_ngrams, negation, min_df, max_features, abbreviations
+        Feature options, see ``vnfeedback.features.FeatureExtractor``.
+    C_grid : tuple of float
+        Regularisation strengths tried by cross-validation.
+    n_folds : int
+        Folds for choosing C, calibrating probabilities and choosing thresholds.
+    review_min_proba, review_band : float
+        The needs-review rule (see the module docstring).
+    random_state : int
+        Seeds every random choice; the same data and seed give the same model.
+
+    Example
+    -------
+    >>> rows = [{"text": "mạng yếu quá", "intent": "complaint"}, ...]  # doctest: +SKIP
+    >>> model = FeedbackClassifier(tasks={"intent": "single"}).fit(rows)  # doctest: +SKIP
+    >>> model.predict("sóng chập chờn cả ngày").labels["intent"]  # doctest: +SKIP
+    'complaint'
+    """
+
+    def __init__(
+        self,
+        *,
+        tasks: Mapping[str, str] | None = None,
+        text_column: str = "text",
+        tokenizer: str = "syllable",
+        word_ngrams: tuple[int, int] = (1, 3),
+        stripped_ngrams: tuple[int, int] = (1, 2),
+        char_ngrams: tuple[int, int] = (2, 5),
+        negation: bool = True,
+        min_df: int = 2,
+        max_features: int | None = None,
+        abbreviations: Mapping[str, str] | None = None,
+        C_grid: tuple[float, ...] = (0.1, 0.3, 1.0),
+        n_folds: int = 5,
+        review_min_proba: float = 0.5,
+        review_band: float = 0.1,
+        random_state: int = 0,
+    ) -> None:
+        self.tasks = tasks
+        self.text_column = text_column
+        self.tokenizer = tokenizer
+        self.word_ngrams = word_ngrams
+        self.stripped_ngrams = stripped_ngrams
+        self.char_ngrams = char_ngrams
+        self.negation = negation
+        self.min_df = min_df
+        self.max_features = max_features
+        self.abbreviations = abbreviations
+        self.C_grid = C_grid
+        self.n_folds = n_folds
+        self.review_min_proba = review_min_proba
+        self.review_band = review_band
+        self.random_state = random_state
+
+    # --- public read-only views -----------------------------------------------------------------
+
+    @property
+    def tasks(self) -> dict[str, str] | None:
+        """Task -> kind. Fitted: the tasks the model has; unfitted: the ``tasks`` parameter.
+
+        (The API contract names this ``model.tasks``; scikit-learn's convention would keep the
+        parameter untouched, so the parameter lives in ``get_params()["tasks"]``.)
+        """
+        if hasattr(self, "models_"):
+            return {name: model.kind for name, model in self.models_.items()}
+        return self._tasks_param
+
+    @tasks.setter
+    def tasks(self, value: Mapping[str, str] | None) -> None:
+        self._tasks_param = dict(value) if value is not None else None
+
+    @property
+    def labels(self) -> dict[str, list[str]]:
+        """Task -> its label ids, in the model's order."""
+        self._check_fitted()
+        return {name: list(model.labels) for name, model in self.models_.items()}
+
+    @property
+    def card(self) -> dict[str, Any]:
+        """Metadata: version, training data hash and size, label counts, CV metrics, versions."""
+        self._check_fitted()
+        return self.card_
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "models_"):
+            raise ParameterError("this FeedbackClassifier is not fitted yet: call fit(data) or load()")
+
+    def feature_params(self) -> dict[str, Any]:
+        return {
+            "tokenizer": self.tokenizer,
+            "word_ngrams": tuple(self.word_ngrams),
+            "stripped_ngrams": tuple(self.stripped_ngrams),
+            "char_ngrams": tuple(self.char_ngrams),
+            "negation": self.negation,
+            "min_df": self.min_df,
+            "max_features": self.max_features,
+            "abbreviations": self.abbreviations,
+        }
+
+    # --- training -------------------------------------------------------------------------------
+
+    def _validate_params(self) -> None:
+        if not isinstance(self.n_folds, int) or self.n_folds < 2:
+            raise ParameterError(f"n_folds must be a whole number >= 2, got {self.n_folds!r}")
+        grid = tuple(self.C_grid) if isinstance(self.C_grid, (list, tuple)) else ()
+        if not grid or not all(isinstance(c, (int, float)) and c > 0 for c in grid):
+            raise ParameterError(f"C_grid must be a non-empty tuple of positive numbers, got {self.C_grid!r}")
+        if not 0 < self.review_min_proba < 1:
+            raise ParameterError(f"review_min_proba must be in (0, 1), got {self.review_min_proba!r}")
+        if not 0 <= self.review_band < 0.5:
+            raise ParameterError(f"review_band must be in [0, 0.5), got {self.review_band!r}")
+
+    def _targets(self, rows: list[dict[str, Any]], tasks: dict[str, str]):
+        """Texts and per-task targets, validated; errors name the rows."""
+        column = self.text_column
+        missing_column = [name for name in (column, *tasks) if name not in rows[0]]
+        if missing_column:
+            raise DataError(
+                f"missing column(s) {missing_column}; the data has {sorted(rows[0])}. "
+                f"Pass text_column= or tasks= to match your columns"
+            )
+        texts, bad = [], []
+        for i, row in enumerate(rows):
+            value = row.get(column)
+            if not isinstance(value, str) or not value.strip():
+                bad.append(i)
+            texts.append(value if isinstance(value, str) else "")
+        if bad:
+            raise DataError(
+                f"{len(bad)} row(s) have an empty or non-text {column!r} (rows {bad[:10]}"
+                f"{' ...' if len(bad) > 10 else ''}); drop them or fill them before training"
+            )
+        targets: dict[str, list] = {}
+        for task, kind in tasks.items():
+            if kind == "multilabel":
+                targets[task] = [sorted(set(parse_multilabel(row.get(task)))) for row in rows]
+                continue
+            values, bad = [], []
+            for i, row in enumerate(rows):
+                value = row.get(task)
+                if isinstance(value, str) and value.strip():
+                    values.append(value.strip())
+                elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+                    values.append(str(value))
+                else:
+                    bad.append(i)
+                    values.append("")
+            if bad:
+                raise DataError(
+                    f"task {task!r} is single-label but {len(bad)} row(s) have no label "
+                    f"(rows {bad[:10]}{' ...' if len(bad) > 10 else ''}); label them, drop them, "
+                    f"or declare the task 'multilabel' if a row may have no label"
+                )
+            targets[task] = values
+        return texts, targets
+
+    def fit(self, data: Any) -> FeedbackClassifier:
+        """Learn features and every task's model from labelled data.
+
+        Parameters
+        ----------
+        data : path, DataFrame or iterable of dicts
+            A ``.csv``/``.jsonl``/``.parquet`` path (``.gz`` allowed for text formats), a pandas
+            DataFrame, or dicts with the text column and one column per task.
+
+        Returns
+        -------
+        FeedbackClassifier
+            self, fitted.
+
+        Raises
+        ------
+        DataError
+            Missing columns, empty texts, missing single labels, a task with one class, a label
+            with fewer than 2 examples.
+        """
+        self._validate_params()
+        rows = read_records(data)
+        if len(rows) < 2 * self.n_folds:
+            raise DataError(f"training needs at least {2 * self.n_folds} rows, got {len(rows)}")
+        given = self._tasks_param
+        tasks = dict(given) if given is not None else infer_tasks(rows, self.text_column)
+        if not tasks:
+            raise DataError(
+                f"no task to learn: pass tasks={{'column': 'single' | 'multilabel'}}; columns are {sorted(rows[0])}"
+            )
+        if given is None:
+            warnings.warn(f"tasks inferred from the data: {tasks}; pass tasks= to choose", VnfeedbackWarning,
+                          stacklevel=2)
+        for task, kind in tasks.items():
+            if kind not in TASK_KINDS:
+                raise ParameterError(f"task {task!r} has kind {kind!r}; a kind is one of {TASK_KINDS}")
+        texts, targets = self._targets(rows, tasks)
+
+        features = FeatureExtractor(**self.feature_params())
+        X = features.fit_transform(texts)
+        models, oof, label_counts = {}, {}, {}
+        for task, kind in tasks.items():
+            values = targets[task]
+            if kind == "single":
+                counts = Counter(values)
+                labels = sorted(counts)
+            else:
+                counts = Counter(label for labels_ in values for label in labels_)
+                labels = sorted(counts)
+            label_counts[task] = {label: counts[label] for label in labels}
+            self._check_counts(task, kind, counts, len(values))
+            if kind == "single":
+                index = {label: k for k, label in enumerate(labels)}
+                y = np.array([index[v] for v in values])
+            else:
+                y = np.zeros((len(values), len(labels)), dtype=np.int8)
+                index = {label: k for k, label in enumerate(labels)}
+                for i, labels_ in enumerate(values):
+                    for label in labels_:
+                        y[i, index[label]] = 1
+            model, oof_proba = fit_task(
+                X, y, kind=kind, labels=labels, C_grid=tuple(self.C_grid),
+                n_folds=self.n_folds, random_state=self.random_state,
+            )
+            # saved as float32: round here so a loaded model predicts exactly like this one
+            model.coef = model.coef.astype(np.float32)
+            models[task] = model
+            oof[task] = (y, oof_proba)
+
+        self.features_ = features
+        self.models_ = models
+        self.text_column_ = self.text_column
+        from .evaluation import metrics_from_proba
+
+        self.card_ = {
+            "name": "custom",
+            "description": "",
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "library_versions": _library_versions(self.tokenizer),
+            "training_data": {
+                "rows": len(texts),
+                "sha256": _sha256_rows(texts, targets),
+                "label_counts": label_counts,
+            },
+            "cv_metrics": {
+                "folds": self.n_folds,
+                "note": "out-of-fold predictions on the training data (features fitted on all of it)",
+                "tasks": {
+                    task: metrics_from_proba(self.models_[task], y, proba, summary_only=False)
+                    for task, (y, proba) in oof.items()
+                },
+            },
+            "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()},
+            "n_features": int(X.shape[1]),
+        }
+        return self
+
+    def _check_counts(self, task: str, kind: str, counts: Counter, n_rows: int) -> None:
+        if kind == "single" and len(counts) < 2:
+            raise DataError(
+                f"task {task!r} has one class only ({next(iter(counts))!r}); a classifier needs two or more"
+            )
+        if kind == "multilabel" and not counts:
+            raise DataError(f"task {task!r} has no label on any row")
+        rare = {label: n for label, n in counts.items() if n < 2}
+        if rare:
+            raise DataError(
+                f"task {task!r}: label(s) {rare} have fewer than 2 examples; add examples or merge the label"
+            )
+        if kind == "multilabel":
+            always = [label for label, n in counts.items() if n == n_rows]
+            if always:
+                raise DataError(f"task {task!r}: label(s) {always} are on every row; nothing to learn")
+        few = {label: n for label, n in counts.items() if n < MIN_LABEL_EXAMPLES}
+        if few:
+            warnings.warn(
+                f"task {task!r}: label(s) {few} have fewer than {MIN_LABEL_EXAMPLES} examples; "
+                f"expect unreliable predictions for them", VnfeedbackWarning, stacklevel=3,
+            )
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters (scikit-learn style)."""
+        return {
+            "tasks": self._tasks_param,
+            "text_column": self.text_column,
+            **{k: v for k, v in self.feature_params().items()},
+            "abbreviations": dict(self.abbreviations or {}),
+            "C_grid": list(self.C_grid),
+            "n_folds": self.n_folds,
+            "review_min_proba": self.review_min_proba,
+            "review_band": self.review_band,
+            "random_state": self.random_state,
+        }
+
+    # --- prediction -----------------------------------------------------------------------------
+
+    def predict(self, text: str) -> Prediction:
+        """Classify one comment.
+
+        Parameters
+        ----------
+        text : str
+            Any Vietnamese comment; empty text gives a prediction with ``needs_review=True``.
+
+        Returns
+        -------
+        Prediction
+
+        Raises
+        ------
+        TextTypeError
+            If ``text`` is not a str (None, a number, bytes).
+
+        Example
+        -------
+        >>> import vnfeedback
+        >>> p = vnfeedback.load().predict("Mạng 4G chập chờn, gọi tổng đài chờ 20 phút")
+        >>> "network_quality" in p.labels["complaint_type"]
+        True
+        """
+        return self.predict_many([check_text(text)])[0]
+
+    def predict_many(
+        self, texts: Iterable[str], *, n_jobs: int = 1, batch_size: int = 2000
+    ) -> list[Prediction]:
+        """Classify many comments; same order and same results as ``predict`` one by one.
+
+        Identical texts are read once. With ``n_jobs > 1`` batches go to worker processes.
+
+        Parameters
+        ----------
+        texts : iterable of str
+        n_jobs : int
+            Worker processes (joblib/loky); 1 runs in this process.
+        batch_size : int
+            Texts per batch (the memory/speed trade-off).
+
+        Returns
+        -------
+        list of Prediction
+        """
+        self._check_fitted()
+        if isinstance(texts, (str, bytes)):
+            raise TextTypeError("predict_many takes a list of texts; for one text use predict(text)")
+        if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
+            raise ParameterError(f"n_jobs must be a positive whole number or -1, got {n_jobs!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ParameterError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+        texts = [check_text(t, where=f"texts[{i}]") for i, t in enumerate(texts)]
+        batches = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
+        if n_jobs == 1 or len(batches) <= 1:
+            results = [self._predict_batch(batch) for batch in batches]
+        else:
+            from joblib import Parallel, delayed
+
+            results = Parallel(n_jobs=n_jobs, backend="loky")(
+                delayed(self._predict_batch)(batch) for batch in batches
+            )
+        return [p for batch in results for p in batch]
+
+    def _predict_batch(self, texts: list[str]) -> list[Prediction]:
+        unique = list(dict.fromkeys(texts))
+        analyses = [self.features_.analyze(t) for t in unique]
+        X = self.features_.transform_analyses(analyses)
+        probas = {task: model.proba(X) for task, model in self.models_.items()}
+        by_text = {}
+        for row, (text, analysis) in enumerate(zip(unique, analyses)):
+            by_text[text] = self._prediction(row, probas, analysis.has_words)
+        return [by_text[t] for t in texts]
+
+    def _prediction(self, row: int, probas: dict[str, np.ndarray], has_words: bool) -> Prediction:
+        labels, scores, reasons = {}, {}, []
+        if not has_words:
+            reasons.append("nothing to read: the text has no words")
+        for task, model in self.models_.items():
+            p = probas[task][row]
+            scores[task] = {label: float(p[k]) for k, label in enumerate(model.labels)}
+            if model.kind == "single":
+                best = int(np.argmax(p))
+                labels[task] = model.labels[best]
+                if p[best] < self.review_min_proba:
+                    reasons.append(f"{task}: top probability {p[best]:.2f} < {self.review_min_proba}")
+            else:
+                chosen = [k for k in np.argsort(-p, kind="stable") if p[k] >= model.thresholds[k]]
+                labels[task] = [model.labels[k] for k in chosen]
+                close = [model.labels[k] for k in range(len(p))
+                         if abs(p[k] - model.thresholds[k]) < self.review_band]
+                if close:
+                    reasons.append(f"{task}: {', '.join(close)} within {self.review_band} of the threshold")
+        return Prediction(labels, scores, bool(reasons), reasons)
+
+    # --- explanation ----------------------------------------------------------------------------
+
+    def explain(self, text: str, *, task: str | None = None, label: str | None = None,
+                top: int = 10) -> list[dict[str, Any]]:
+        """The n-grams that pushed a label's score for this text, with signed weights.
+
+        Parameters
+        ----------
+        text : str
+        task : str, optional
+            Defaults to the first task.
+        label : str, optional
+            Defaults to the predicted label (the top one for a multilabel task).
+        top : int
+            How many features to return, largest absolute contribution first.
+
+        Returns
+        -------
+        list of dict
+            ``{"feature": "mạng yếu", "view": "words", "weight": 0.41}``; weight = feature value x
+            coefficient, positive pushing towards ``label``.
+
+        Example
+        -------
+        >>> vnfeedback.load().explain("mạng yếu quá", task="complaint_type",
+        ...                           label="network_quality", top=3)  # doctest: +SKIP
+        [{'feature': 'mạng yếu', 'view': 'words', 'weight': 0.52}, ...]
+        """
+        self._check_fitted()
+        text = check_text(text)
+        task = task if task is not None else next(iter(self.models_))
+        if task not in self.models_:
+            raise ParameterError(f"task must be one of {list(self.models_)}, got {task!r}")
+        model = self.models_[task]
+        if label is None:
+            prediction = self.predict(text)
+            chosen = prediction.labels[task]
+            if isinstance(chosen, str):
+                label = chosen
+            else:  # the top label, predicted or not
+                label = chosen[0] if chosen else max(model.labels, key=prediction.scores[task].get)
+        if label not in model.labels:
+            raise ParameterError(f"label must be one of {model.labels} for task {task!r}, got {label!r}")
+        if not isinstance(top, int) or top < 1:
+            raise ParameterError(f"top must be a whole number >= 1, got {top!r}")
+        row = self.features_.transform([text])
+        k = model.labels.index(label)
+        weights = row.data * model.coef[k, row.indices]
+        order = np.argsort(-np.abs(weights), kind="stable")[:top]
+        names = self.features_.feature_names_
+        views = list(VIEW_NAMES.values())
+        out = []
+        for i in order:
+            name = names[row.indices[i]]
+            readable = name[2:].strip() if name[0] != "c" else f"…{name[2:]}…".replace(" ", "")
+            out.append({"feature": readable,
+                        "view": views[self.features_.view_of_column_[row.indices[i]]],
+                        "weight": round(float(weights[i]), 6)})
+        return out
+
+    # --- evaluation and persistence -------------------------------------------------------------
+
+    def evaluate(self, data: Any) -> dict[str, Any]:
+        """Metrics per task and per label on labelled data (see ``vnfeedback.evaluation``)."""
+        from .evaluation import evaluate_model
+
+        return evaluate_model(self, data)
+
+    def save(self, path: Any) -> None:
+        """Write the model to a directory, atomically; JSON and ``.npz`` only, no pickle."""
+        from .persistence import save_model
+
+        save_model(self, path)
+
+    def __repr__(self) -> str:
+        if hasattr(self, "models_"):
+            return f"FeedbackClassifier(tasks={self.tasks}, name={self.card_.get('name')!r})"
+        return "FeedbackClassifier(unfitted)"
+

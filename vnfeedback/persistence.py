@@ -1,0 +1,252 @@
+"""Model directories: JSON and ``.npz`` only, written atomically, checked on load, never unpickled.
+
+A model directory holds::
+
+    model.json        format, version, feature options, tasks and labels, review rule, and the
+                      SHA-256 of each file below (so a changed or truncated file is caught)
+    vocabulary.json   the feature names, in column order
+    arrays.npz        idf and, per task, coefficients, intercepts, calibration and thresholds
+    card.json         the model card: training data size and hash, label counts, metrics, versions
+
+``np.load(..., allow_pickle=False)`` reads the arrays: an object array in the file is refused,
+not executed. Shapes, dtypes and finiteness are checked against ``model.json``; any problem gives a
+``ModelFileError`` that names the file and how to fix it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .errors import ModelFileError
+from .features import VIEW_NAMES, FeatureExtractor
+from .models import TASK_KINDS, TaskModel
+
+__all__ = ["save_model", "load_model", "bundled_model_path", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "vnfeedback-model"
+FORMAT_VERSION = 1
+_FILES = ("vocabulary.json", "arrays.npz", "card.json")
+_ARRAY_NAMES = ("coef", "intercept", "calib_coef", "calib_intercept", "thresholds", "C")
+DEFAULT_MODEL = "telecom-v1"
+
+
+def bundled_model_path(name: str = DEFAULT_MODEL) -> Path:
+    """Where the bundled model ``name`` is installed (``vnfeedback/_bundled/<name>``)."""
+    return Path(str(resources.files("vnfeedback").joinpath("_bundled", name)))
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, indent=1, sort_keys=False).encode("utf-8")
+
+
+def save_model(model: Any, path: str | os.PathLike) -> None:
+    """Write ``model`` to directory ``path`` atomically (temporary directory, then rename).
+
+    An existing model directory at ``path`` is replaced only once the new one is complete.
+    """
+    model._check_fitted()
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    features: FeatureExtractor = model.features_
+    arrays = {"idf": features.idf_}
+    for task, task_model in model.models_.items():
+        for name in _ARRAY_NAMES:
+            arrays[f"{task}/{name}"] = getattr(task_model, name)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    payloads = {
+        "vocabulary.json": _json_bytes(features.feature_names_),
+        "arrays.npz": buffer.getvalue(),
+        "card.json": _json_bytes(model.card_),
+    }
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "vnfeedback_version": __version__,
+        "text_column": model.text_column_,
+        "features": features.get_params(),
+        "n_features": len(features.feature_names_),
+        "tasks": {task: {"kind": m.kind, "labels": m.labels} for task, m in model.models_.items()},
+        "review": {"min_proba": model.review_min_proba, "band": model.review_band},
+        "params": model.card_.get("params", {}),
+        "files": {name: _sha256(data) for name, data in payloads.items()},
+    }
+    payloads["model.json"] = _json_bytes(config)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o777 & ~umask)  # mkdtemp makes it private; a model directory is not
+    try:
+        for name, data in payloads.items():
+            with open(temporary / name, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        if target.exists():
+            if not (target / "model.json").exists() and any(target.iterdir()):
+                raise ModelFileError(
+                    f"{str(target)!r} exists and is not a vnfeedback model directory; refusing to "
+                    f"replace it: choose another path or remove it"
+                )
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.rename(target, old / "model")
+            os.rename(temporary, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(temporary, target)
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _read(directory: Path, name: str) -> bytes:
+    try:
+        return (directory / name).read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(
+            f"{directory / name} is missing; the model directory is incomplete: copy it again or re-save it"
+        ) from None
+    except OSError as exc:
+        raise ModelFileError(f"{directory / name} cannot be read: {exc.strerror}") from None
+
+
+def _parse_json(directory: Path, name: str, data: bytes) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{directory / name} is not valid JSON ({exc}); the file is corrupt") from None
+
+
+def _check(condition: bool, directory: Path, name: str, what: str) -> None:
+    if not condition:
+        raise ModelFileError(f"{directory / name}: {what}; the model files are inconsistent or tampered with")
+
+
+def load_model(path: str | os.PathLike) -> Any:
+    """Read a model directory written by ``save_model``; never executes code from the files.
+
+    Raises
+    ------
+    ModelFileError
+        Missing directory or file, bad JSON, checksum mismatch, wrong shapes or dtypes, a newer
+        format version.
+    """
+    from .classifier import FeedbackClassifier
+
+    directory = Path(path)
+    if not directory.is_dir():
+        raise ModelFileError(
+            f"no model directory at {str(directory)!r}; pass a directory written by model.save(), "
+            f"or call vnfeedback.load() for the bundled model"
+        )
+    config = _parse_json(directory, "model.json", _read(directory, "model.json"))
+    _check(isinstance(config, dict) and config.get("format") == FORMAT, directory, "model.json",
+           f"not a {FORMAT} file")
+    version = config.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{directory / 'model.json'}: format version {version!r} is newer than this vnfeedback "
+            f"({__version__}) reads ({FORMAT_VERSION}); upgrade vnfeedback"
+        )
+    files = config.get("files")
+    _check(isinstance(files, dict) and set(files) == set(_FILES), directory, "model.json",
+           "the list of files is wrong")
+    raw = {}
+    for name in _FILES:
+        data = _read(directory, name)
+        if _sha256(data) != files[name]:
+            raise ModelFileError(
+                f"{directory / name} does not match the checksum in model.json: the file was "
+                f"changed or truncated after saving; restore it or re-save the model"
+            )
+        raw[name] = data
+    vocabulary = _parse_json(directory, "vocabulary.json", raw["vocabulary.json"])
+    card = _parse_json(directory, "card.json", raw["card.json"])
+    _check(isinstance(vocabulary, list) and all(isinstance(v, str) and v[:1] in VIEW_NAMES
+                                                  and v[1:2] == "|" for v in vocabulary),
+           directory, "vocabulary.json", "expected a list of feature names like 'w|mạng yếu'")
+    n_features = len(vocabulary)
+    _check(config.get("n_features") == n_features, directory, "vocabulary.json",
+           f"{n_features} features, model.json says {config.get('n_features')!r}")
+    try:
+        with np.load(io.BytesIO(raw["arrays.npz"]), allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise ModelFileError(f"{directory / 'arrays.npz'} cannot be read as numpy arrays ({exc})") from None
+
+    def array(key: str, shape: tuple[int, ...]) -> np.ndarray:
+        _check(key in arrays, directory, "arrays.npz", f"array {key!r} is missing")
+        value = arrays[key]
+        _check(value.dtype.kind == "f" and value.shape == shape, directory, "arrays.npz",
+               f"array {key!r} has dtype {value.dtype} and shape {value.shape}, expected float {shape}")
+        _check(bool(np.isfinite(value).all()), directory, "arrays.npz", f"array {key!r} has NaN or inf")
+        return value
+
+    tasks = config.get("tasks")
+    _check(isinstance(tasks, dict) and tasks, directory, "model.json", "no tasks")
+    models = {}
+    for task, spec in tasks.items():
+        _check(isinstance(spec, dict) and spec.get("kind") in TASK_KINDS
+               and isinstance(spec.get("labels"), list) and len(spec["labels"]) >= 2 - (spec.get("kind") == "multilabel")
+               and all(isinstance(label, str) for label in spec["labels"]),
+               directory, "model.json", f"task {task!r} is malformed")
+        k = len(spec["labels"])
+        calib_shape = (k, k) if spec["kind"] == "single" else (k,)
+        models[task] = TaskModel(
+            kind=spec["kind"],
+            labels=list(spec["labels"]),
+            coef=array(f"{task}/coef", (k, n_features)),
+            intercept=array(f"{task}/intercept", (k,)),
+            calib_coef=array(f"{task}/calib_coef", calib_shape),
+            calib_intercept=array(f"{task}/calib_intercept", (k,)),
+            thresholds=array(f"{task}/thresholds", (k,)),
+            C=array(f"{task}/C", (k,)),
+        )
+    params = dict(config.get("params") or {})
+    review = config.get("review") or {}
+    feature_params = config.get("features") or {}
+    try:
+        model = FeedbackClassifier(
+            tasks={task: spec["kind"] for task, spec in tasks.items()},
+            text_column=config.get("text_column", "text"),
+            tokenizer=feature_params.get("tokenizer", "syllable"),
+            word_ngrams=tuple(feature_params.get("word_ngrams", (1, 3))),
+            stripped_ngrams=tuple(feature_params.get("stripped_ngrams", (1, 2))),
+            char_ngrams=tuple(feature_params.get("char_ngrams", (2, 5))),
+            negation=bool(feature_params.get("negation", True)),
+            min_df=feature_params.get("min_df", 2),
+            max_features=feature_params.get("max_features"),
+            abbreviations=feature_params.get("abbreviations") or None,
+            C_grid=tuple(params.get("C_grid", (0.1, 0.3, 1.0))),
+            n_folds=params.get("n_folds", 5),
+            review_min_proba=float(review.get("min_proba", 0.5)),
+            review_band=float(review.get("band", 0.1)),
+            random_state=params.get("random_state", 0),
+        )
+        features = FeatureExtractor(**model.feature_params())
+        features.restore(vocabulary, array("idf", (n_features,)))
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(f"{directory / 'model.json'}: bad feature options ({exc})") from None
+    model.features_ = features
+    model.models_ = models
+    model.text_column_ = model.text_column
+    model.card_ = card if isinstance(card, dict) else {}
+    return model

@@ -1,0 +1,153 @@
+"""Reading labelled tables for training and evaluation: paths, DataFrames, iterables of dicts.
+
+Label values are parsed here, once: a multi-label value is a list (JSON Lines, Parquet, Python) or
+``"a|b"`` (CSV); an empty list, ``""``, ``None`` or NaN means no label.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import DataError
+
+__all__ = ["read_records", "parse_multilabel", "infer_tasks", "table_format"]
+
+FORMATS = ("csv", "jsonl", "parquet")
+
+
+def table_format(path: str | os.PathLike, output_format: str | None = None) -> str:
+    """The table format of a path from its extension (``.csv``, ``.jsonl``, ``.parquet``, ``.gz``)."""
+    if output_format is not None:
+        if output_format not in FORMATS:
+            raise DataError(f"format must be one of {FORMATS}, got {output_format!r}")
+        return output_format
+    name = str(path).lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    for suffix, fmt in ((".csv", "csv"), (".tsv", "csv"), (".jsonl", "jsonl"), (".ndjson", "jsonl"),
+                        (".json", "jsonl"), (".parquet", "parquet"), (".pq", "parquet")):
+        if name.endswith(suffix):
+            return fmt
+    raise DataError(
+        f"cannot tell the format of {str(path)!r} from its extension; use .csv, .jsonl or .parquet "
+        f"(optionally .gz for csv/jsonl), or name the format explicitly"
+    )
+
+
+def _open_text(path: Path):
+    if str(path).lower().endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def _read_path(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        raise DataError(f"no such file: {str(path)!r}")
+    fmt = table_format(path)
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path).to_pylist()
+        with _open_text(path) as handle:
+            if fmt == "csv":
+                dialect = "excel-tab" if ".tsv" in str(path).lower() else "excel"
+                return list(csv.DictReader(handle, dialect=dialect))
+            rows = []
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path}: line {number} is not valid JSON ({exc.msg})") from None
+                if not isinstance(row, dict):
+                    raise DataError(f"{path}: line {number} is not a JSON object")
+                rows.append(row)
+            return rows
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except ImportError:
+        raise DataError("reading Parquet needs pyarrow: pip install pyarrow") from None
+
+
+def read_records(data: Any) -> list[dict[str, Any]]:
+    """Rows of a labelled table as dicts, from a path, a pandas DataFrame or an iterable of dicts.
+
+    Raises
+    ------
+    DataError
+        For an unknown extension, a missing or unreadable file, or rows that are not mappings.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        return _read_path(Path(data))
+    if hasattr(data, "to_dict") and hasattr(data, "columns"):  # a pandas DataFrame
+        return data.to_dict(orient="records")
+    if isinstance(data, Mapping) or isinstance(data, (bytes, bytearray)):
+        raise DataError(
+            "data must be a path, a pandas DataFrame or an iterable of dicts (one per row), "
+            f"got {type(data).__name__}"
+        )
+    if not isinstance(data, Iterable):
+        raise DataError(f"data must be a path, a DataFrame or an iterable of dicts, got {data!r}")
+    rows = list(data)
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise DataError(f"row {i} is a {type(row).__name__}, not a dict of column -> value")
+    return [dict(row) for row in rows]
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def parse_multilabel(value: Any) -> list[str]:
+    """A multi-label cell as a list of label ids: lists as they are, ``"a|b"`` split, empty -> []."""
+    if _is_missing(value):
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("[") and text.endswith("]"):  # a JSON list written into a CSV cell
+            try:
+                parsed = json.loads(text)
+                if isinstance(parsed, list):
+                    return [str(v).strip() for v in parsed if str(v).strip()]
+            except json.JSONDecodeError:
+                pass
+        return [part.strip() for part in text.split("|") if part.strip()]
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, (list, tuple, set)):
+        return [str(v).strip() for v in value if not _is_missing(v) and str(v).strip()]
+    return [str(value)]
+
+
+_NOT_TASKS = {"id", "date", "time", "datetime", "timestamp", "created_at", "index", "channel",
+              "source", "region", "style", "split", "lang", "language", "url", "author", "user"}
+
+
+def infer_tasks(rows: list[dict[str, Any]], text_column: str) -> dict[str, str]:
+    """Guess the tasks of a table: list-valued columns are multilabel, short categorical ones single.
+
+    Columns named like metadata (id, date, channel, region, ...) and columns with many distinct
+    values are left out.
+    """
+    columns = [c for c in rows[0] if c != text_column and c.lower() not in _NOT_TASKS]
+    tasks = {}
+    for column in columns:
+        values = [row.get(column) for row in rows]
+        if any(isinstance(v, (list, tuple)) or hasattr(v, "tolist") for v in values if not _is_missing(v)):
+            tasks[column] = "multilabel"
+            continue
+        distinct = {v for v in values if isinstance(v, str) and v}
+        if distinct and len(distinct) <= 50 and len(distinct) < 0.5 * len(rows):
+            tasks[column] = "multilabel" if any("|" in v for v in distinct) else "single"
+    return tasks
