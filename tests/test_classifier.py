@@ -37,7 +37,11 @@ def test_prediction_has_every_task_and_every_label_scored(tiny_model):
 def test_multilabel_labels_are_those_over_their_threshold(tiny_model):
     p = tiny_model.predict(SAMPLES[0])
     model = tiny_model.models_["complaint_type"]
-    over = {label for k, label in enumerate(model.labels) if p.scores["complaint_type"][label] >= model.thresholds[k]}
+    over = {
+        label
+        for k, label in enumerate(model.labels)
+        if p.scores["complaint_type"][label] >= model.thresholds[k]
+    }
     assert set(p.labels["complaint_type"]) == over
 
 
@@ -60,8 +64,11 @@ def test_text_with_nothing_to_read_needs_review(tiny_model, text):
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [(None, "text must be str, got NoneType.*fillna"), (42, "text must be str, got int"),
-     (b"mang yeu", "got bytes; decode it first")],
+    [
+        (None, "text must be str, got NoneType.*fillna"),
+        (42, "text must be str, got int"),
+        (b"mang yeu", "got bytes; decode it first"),
+    ],
 )
 def test_non_text_raises_a_type_error_saying_how_to_fix_it(tiny_model, value, message):
     with pytest.raises(TextTypeError, match=message):
@@ -98,8 +105,9 @@ def test_eight_threads_agree_with_one(tiny_model):
 
 
 def test_explain_returns_readable_ngrams_with_signed_weights(tiny_model):
-    items = tiny_model.explain("mạng yếu quá, gọi tổng đài không ai nghe", task="complaint_type",
-                               label="network_quality", top=5)
+    items = tiny_model.explain(
+        "mạng yếu quá, gọi tổng đài không ai nghe", task="complaint_type", label="network_quality", top=5
+    )
     assert 0 < len(items) <= 5
     assert all({"feature", "view", "weight"} <= set(i) for i in items)
     weights = [abs(i["weight"]) for i in items]
@@ -129,13 +137,16 @@ def test_card_records_data_hash_size_and_cv_metrics(tiny_model, small_rows):
     assert card["training_data"]["rows"] == len(small_rows)
     assert len(card["training_data"]["sha256"]) == 64
     assert card["training_data"]["label_counts"]["intent"]["complaint"] == sum(
-        r["intent"] == "complaint" for r in small_rows)
+        r["intent"] == "complaint" for r in small_rows
+    )
     assert set(card["cv_metrics"]["tasks"]) == set(TASKS)
     assert "scikit-learn" in card["library_versions"]
 
 
 def test_tasks_are_inferred_with_a_warning(small_rows):
-    rows = [{"text": r["text"], "complaint_type": r["complaint_type"], "intent": r["intent"]} for r in small_rows]
+    rows = [
+        {"text": r["text"], "complaint_type": r["complaint_type"], "intent": r["intent"]} for r in small_rows
+    ]
     with pytest.warns(vnfeedback.VnfeedbackWarning, match="tasks inferred"):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*fewer than", category=vnfeedback.VnfeedbackWarning)
@@ -147,13 +158,25 @@ def test_tasks_are_inferred_with_a_warning(small_rows):
     ("mutate", "tasks", "message"),
     [
         (lambda rows: [{k: v for k, v in r.items() if k != "text"} for r in rows], TASKS, "missing column"),
-        (lambda rows: [dict(r, text="") if i == 3 else r for i, r in enumerate(rows)], TASKS,
-         r"empty or non-text 'text' \(rows \[3\]"),
-        (lambda rows: [dict(r, intent=None) if i in (1, 2) else r for i, r in enumerate(rows)], TASKS,
-         r"'intent' is single-label but 2 row\(s\) have no label \(rows \[1, 2\]"),
+        (
+            lambda rows: [dict(r, text="") if i == 3 else r for i, r in enumerate(rows)],
+            TASKS,
+            r"empty or non-text 'text' \(rows \[3\]",
+        ),
+        (
+            lambda rows: [dict(r, intent=None) if i in (1, 2) else r for i, r in enumerate(rows)],
+            TASKS,
+            r"'intent' is single-label but 2 row\(s\) have no label \(rows \[1, 2\]",
+        ),
         (lambda rows: [dict(r, intent="complaint") for r in rows], TASKS, "one class only"),
-        (lambda rows: [dict(r, intent="praise") if i == 0 else dict(r, intent="complaint")
-                       for i, r in enumerate(rows)], TASKS, "fewer than 2 examples"),
+        (
+            lambda rows: [
+                dict(r, intent="praise") if i == 0 else dict(r, intent="complaint")
+                for i, r in enumerate(rows)
+            ],
+            TASKS,
+            "fewer than 2 examples",
+        ),
         (lambda rows: rows, {"intent": "multiclass"}, "kind is one of"),
         (lambda rows: rows[:3], TASKS, r"at least 4 rows, got 3"),
     ],
@@ -183,8 +206,9 @@ def test_train_reads_csv_with_pipe_separated_labels(small_rows, tmp_path):
         writer = csv.DictWriter(handle, fieldnames=["text", "complaint_type", "intent"])
         writer.writeheader()
         for r in small_rows:
-            writer.writerow({"text": r["text"], "complaint_type": "|".join(r["complaint_type"]),
-                             "intent": r["intent"]})
+            writer.writerow(
+                {"text": r["text"], "complaint_type": "|".join(r["complaint_type"]), "intent": r["intent"]}
+            )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
         model = vnfeedback.train(path, tasks={"complaint_type": "multilabel", "intent": "single"}, n_folds=2)
@@ -218,6 +242,46 @@ def test_evaluate_reports_per_label_metrics(tiny_model, small_rows):
 
 
 def test_evaluate_counts_unknown_labels(tiny_model, small_rows):
-    rows = [dict(small_rows[0], intent="anger")] + small_rows[1:]
+    rows = [dict(small_rows[0], intent="anger"), *small_rows[1:]]
     report = tiny_model.evaluate(rows)
     assert report["tasks"]["intent"]["unknown_labels"] == {"anger": 1}
+
+
+# the tiny model predicts only complaint and question, so the rule is stated on those two
+RULES = {"complaint_type": {"none_when": {"intent": ["question"]}, "some_when": {"intent": ["complaint"]}}}
+
+
+def test_label_rules_keep_tasks_consistent(small_rows, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
+        model = vnfeedback.train(small_rows, tasks=TASKS, n_folds=2, label_rules=RULES)
+        unruled = vnfeedback.train(small_rows, tasks=TASKS, n_folds=2)
+    texts = SAMPLES + [r["text"] for r in small_rows]
+    predictions = model.predict_many(texts)
+    intents = {p.labels["intent"] for p in predictions}
+    assert {"complaint", "question"} <= intents
+    assert [p.scores for p in predictions] == [p.scores for p in unruled.predict_many(texts)]
+    for p in predictions:
+        if p.labels["intent"] == "question":
+            assert p.labels["complaint_type"] == []
+        if p.labels["intent"] == "complaint":
+            assert p.labels["complaint_type"]
+    model.save(tmp_path / "m")
+    assert vnfeedback.load(tmp_path / "m").predict_many(texts) == predictions
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ({"intent": {"none_when": {"intent": ["praise"]}}}, "must be a multilabel task"),
+        ({"complaint_type": {"never_when": {}}}, "takes 'none_when' and/or 'some_when'"),
+        ({"complaint_type": {"none_when": {"intent": ["joy"]}}}, r"has no label\(s\) \['joy'\]"),
+        (
+            {"complaint_type": {"none_when": {"intent": ["praise"]}, "some_when": {"intent": ["praise"]}}},
+            "in both none_when and some_when",
+        ),
+    ],
+)
+def test_bad_label_rules_are_named(small_rows, rules, message):
+    with pytest.raises(ParameterError, match=message):
+        vnfeedback.train(small_rows, tasks=TASKS, n_folds=2, label_rules=rules)

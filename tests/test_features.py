@@ -6,8 +6,14 @@ import pytest
 from vnfeedback.errors import ParameterError
 from vnfeedback.features import MAX_TEXT_CHARS, FeatureExtractor
 
-TEXTS = ["Mạng yếu quá", "mang yeu qua", "Gọi tổng đài không được", "không phải mạng yếu mà bị trừ tiền",
-         "wifi nhà chậm quá", "tổng đài chờ lâu quá"]
+TEXTS = [
+    "Mạng yếu quá",
+    "mang yeu qua",
+    "Gọi tổng đài không được",
+    "không phải mạng yếu mà bị trừ tiền",
+    "wifi nhà chậm quá",
+    "tổng đài chờ lâu quá",
+]
 
 
 def fitted(**params):

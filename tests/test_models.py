@@ -16,8 +16,9 @@ def separable(n=60, n_classes=3, seed=0):
 
 def test_single_task_probabilities_sum_to_one_and_learn_the_classes():
     X, y = separable()
-    model, oof = fit_task(X, y, kind="single", labels=["a", "b", "c"], C_grid=(0.1, 1.0), n_folds=3,
-                          random_state=0)
+    model, oof = fit_task(
+        X, y, kind="single", labels=["a", "b", "c"], C_grid=(0.1, 1.0), n_folds=3, random_state=0
+    )
     proba = model.proba(X)
     assert np.allclose(proba.sum(axis=1), 1.0)
     assert (proba.argmax(axis=1) == y).mean() > 0.95
@@ -36,8 +37,9 @@ def test_multilabel_thresholds_are_probabilities_and_labels_are_learned():
     Y = np.zeros((90, 3), dtype=np.int8)
     Y[np.arange(90), y] = 1
     Y[::5, 0] = 1  # some rows carry two labels
-    model, oof = fit_task(X, Y, kind="multilabel", labels=["a", "b", "c"], C_grid=(0.3,), n_folds=3,
-                          random_state=0)
+    model, _oof = fit_task(
+        X, Y, kind="multilabel", labels=["a", "b", "c"], C_grid=(0.3,), n_folds=3, random_state=0
+    )
     assert ((model.thresholds > 0) & (model.thresholds < 1)).all()
     predicted = model.proba(X) >= model.thresholds
     assert (predicted == Y.astype(bool)).mean() > 0.9
@@ -48,3 +50,29 @@ def test_fitting_is_deterministic_for_a_random_state():
     a, _ = fit_task(X, y, kind="single", labels=["a", "b", "c"], C_grid=(0.1, 1.0), n_folds=3, random_state=7)
     b, _ = fit_task(X, y, kind="single", labels=["a", "b", "c"], C_grid=(0.1, 1.0), n_folds=3, random_state=7)
     assert np.array_equal(a.coef, b.coef) and np.array_equal(a.calib_coef, b.calib_coef)
+
+
+def test_nb_weighting_folds_into_one_linear_model():
+    X, y = separable()
+    model, _ = fit_task(
+        X, y, kind="single", labels=["a", "b", "c"], C_grid=(1.0,), n_folds=3, random_state=0, nb=True
+    )
+    assert model.coef.shape == (3, X.shape[1])
+    assert (model.proba(X).argmax(axis=1) == y).mean() > 0.95
+
+
+def test_unweighted_classes_change_the_model():
+    X, y = separable()
+    y = np.where(np.arange(len(y)) % 10 == 0, 2, np.minimum(y, 1))  # class 2 is rare
+    a, _ = fit_task(X, y, kind="single", labels=["a", "b", "c"], C_grid=(1.0,), n_folds=3, random_state=0)
+    b, _ = fit_task(
+        X,
+        y,
+        kind="single",
+        labels=["a", "b", "c"],
+        C_grid=(1.0,),
+        n_folds=3,
+        random_state=0,
+        class_weight=None,
+    )
+    assert not np.allclose(a.coef, b.coef)

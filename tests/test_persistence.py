@@ -70,7 +70,7 @@ def test_save_refuses_to_replace_a_directory_that_is_not_a_model(tiny_model, tmp
 
 
 def test_missing_directory_is_a_clear_error(tmp_path):
-    with pytest.raises(ModelFileError, match="no model directory at .*vnfeedback.load\\(\\)"):
+    with pytest.raises(ModelFileError, match=r"no model directory at .*vnfeedback.load\(\)"):
         vnfeedback.load(tmp_path / "nowhere")
 
 

@@ -10,7 +10,16 @@ from vnfeedback.tokenize import MAX_PIECE_CHARS, _pieces, mark_negation, segment
 
 
 def test_syllables_keep_question_marks_and_boundaries():
-    assert syllables("mạng yếu quá, gọi không được?") == ["mạng", "yếu", "quá", ",", "gọi", "không", "được", "?"]
+    assert syllables("mạng yếu quá, gọi không được?") == [
+        "mạng",
+        "yếu",
+        "quá",
+        ",",
+        "gọi",
+        "không",
+        "được",
+        "?",
+    ]
 
 
 def test_negation_scope_stops_at_contrast_word():

@@ -121,9 +121,9 @@ def train(
     >>> rows = [{"text": "sóng yếu quá", "intent": "complaint"}, ...]  # doctest: +SKIP
     >>> model = vnfeedback.train(rows, tasks={"intent": "single"})  # doctest: +SKIP
     """
-    from .classifier import FeedbackClassifier
-
     import inspect
+
+    from .classifier import FeedbackClassifier
 
     allowed = set(inspect.signature(FeedbackClassifier).parameters) - {"tasks", "text_column", "random_state"}
     unknown = sorted(set(options) - allowed)

@@ -10,6 +10,15 @@ The needs-review rule (written once, here):
 - a ``single`` task needs review when its top probability is below ``review_min_proba`` (0.5);
 - a ``multilabel`` task needs review when any label's probability lies within ``review_band`` (0.1)
   of that label's threshold.
+
+Label rules (``label_rules``) tie a multi-label task to a single-label one, as a taxonomy does
+("praise has no complaint type; a complaint has at least one")::
+
+    {"complaint_type": {"none_when": {"intent": ["praise", "other"]},
+                        "some_when": {"intent": ["complaint"]}}}
+
+``none_when`` empties the multi-label task's labels; ``some_when`` keeps its most probable label when
+none passed its threshold. Scores are never changed, only the labels chosen from them.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ import numpy as np
 from . import __version__
 from .errors import DataError, ParameterError, TextTypeError, VnfeedbackWarning
 from .features import VIEW_NAMES, FeatureExtractor
-from .models import TASK_KINDS, TaskModel, fit_task
+from .models import TASK_KINDS, fit_task
 from .tables import infer_tasks, parse_multilabel, read_records
 
 __all__ = ["FeedbackClassifier", "Prediction", "check_text"]
@@ -122,10 +131,16 @@ class FeedbackClassifier:
         Feature options, see ``vnfeedback.features.FeatureExtractor``.
     C_grid : tuple of float
         Regularisation strengths tried by cross-validation.
+    class_weight : {"balanced", None}
+        Weigh classes inversely to their frequency (helps rare labels) or not.
+    nb_weighting : bool
+        Scale features by naive-Bayes log-count ratios before the SVM (NBSVM).
     n_folds : int
         Folds for choosing C, calibrating probabilities and choosing thresholds.
     review_min_proba, review_band : float
         The needs-review rule (see the module docstring).
+    label_rules : dict or None
+        Consistency rules between tasks (see the module docstring).
     random_state : int
         Seeds every random choice; the same data and seed give the same model.
 
@@ -151,9 +166,12 @@ class FeedbackClassifier:
         max_features: int | None = None,
         abbreviations: Mapping[str, str] | None = None,
         C_grid: tuple[float, ...] = (0.1, 0.3, 1.0),
+        class_weight: str | None = "balanced",
+        nb_weighting: bool = False,
         n_folds: int = 5,
         review_min_proba: float = 0.5,
         review_band: float = 0.1,
+        label_rules: Mapping[str, Mapping[str, Mapping[str, list[str]]]] | None = None,
         random_state: int = 0,
     ) -> None:
         self.tasks = tasks
@@ -167,9 +185,12 @@ class FeedbackClassifier:
         self.max_features = max_features
         self.abbreviations = abbreviations
         self.C_grid = C_grid
+        self.class_weight = class_weight
+        self.nb_weighting = nb_weighting
         self.n_folds = n_folds
         self.review_min_proba = review_min_proba
         self.review_band = review_band
+        self.label_rules = label_rules
         self.random_state = random_state
 
     # --- public read-only views -----------------------------------------------------------------
@@ -225,6 +246,8 @@ class FeedbackClassifier:
         grid = tuple(self.C_grid) if isinstance(self.C_grid, (list, tuple)) else ()
         if not grid or not all(isinstance(c, (int, float)) and c > 0 for c in grid):
             raise ParameterError(f"C_grid must be a non-empty tuple of positive numbers, got {self.C_grid!r}")
+        if self.class_weight not in ("balanced", None):
+            raise ParameterError(f"class_weight must be 'balanced' or None, got {self.class_weight!r}")
         if not 0 < self.review_min_proba < 1:
             raise ParameterError(f"review_min_proba must be in (0, 1), got {self.review_min_proba!r}")
         if not 0 <= self.review_band < 0.5:
@@ -305,12 +328,16 @@ class FeedbackClassifier:
                 f"no task to learn: pass tasks={{'column': 'single' | 'multilabel'}}; columns are {sorted(rows[0])}"
             )
         if given is None:
-            warnings.warn(f"tasks inferred from the data: {tasks}; pass tasks= to choose", VnfeedbackWarning,
-                          stacklevel=2)
+            warnings.warn(
+                f"tasks inferred from the data: {tasks}; pass tasks= to choose",
+                VnfeedbackWarning,
+                stacklevel=2,
+            )
         for task, kind in tasks.items():
             if kind not in TASK_KINDS:
                 raise ParameterError(f"task {task!r} has kind {kind!r}; a kind is one of {TASK_KINDS}")
         texts, targets = self._targets(rows, tasks)
+        self._check_rules(tasks, targets)
 
         features = FeatureExtractor(**self.feature_params())
         X = features.fit_transform(texts)
@@ -335,8 +362,15 @@ class FeedbackClassifier:
                     for label in labels_:
                         y[i, index[label]] = 1
             model, oof_proba = fit_task(
-                X, y, kind=kind, labels=labels, C_grid=tuple(self.C_grid),
-                n_folds=self.n_folds, random_state=self.random_state,
+                X,
+                y,
+                kind=kind,
+                labels=labels,
+                C_grid=tuple(self.C_grid),
+                n_folds=self.n_folds,
+                random_state=self.random_state,
+                class_weight=self.class_weight,
+                nb=self.nb_weighting,
             )
             # saved as float32: round here so a loaded model predicts exactly like this one
             model.coef = model.coef.astype(np.float32)
@@ -351,7 +385,7 @@ class FeedbackClassifier:
         self.card_ = {
             "name": "custom",
             "description": "",
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "library_versions": _library_versions(self.tokenizer),
             "training_data": {
                 "rows": len(texts),
@@ -370,6 +404,43 @@ class FeedbackClassifier:
             "n_features": int(X.shape[1]),
         }
         return self
+
+    def _check_rules(self, tasks: dict[str, str], targets: dict[str, list]) -> None:
+        for target, rule in (self.label_rules or {}).items():
+            if tasks.get(target) != "multilabel":
+                raise ParameterError(f"label_rules: {target!r} must be a multilabel task of this model")
+            if not isinstance(rule, Mapping) or not set(rule) <= {"none_when", "some_when"}:
+                raise ParameterError(
+                    f"label_rules[{target!r}] takes 'none_when' and/or 'some_when', got {rule!r}"
+                )
+            seen: dict[str, set] = {}
+            for when in rule.values():
+                for task, values in when.items():
+                    if tasks.get(task) != "single":
+                        raise ParameterError(
+                            f"label_rules[{target!r}]: condition task {task!r} must be a "
+                            f"single-label task of this model"
+                        )
+                    unknown = set(values) - set(targets[task])
+                    if unknown:
+                        raise ParameterError(
+                            f"label_rules[{target!r}]: {task!r} has no label(s) {sorted(unknown)}"
+                        )
+                    if seen.get(task, set()) & set(values):
+                        raise ParameterError(
+                            f"label_rules[{target!r}]: {sorted(seen[task] & set(values))} "
+                            f"are in both none_when and some_when"
+                        )
+                    seen.setdefault(task, set()).update(values)
+
+    def _apply_rules(self, labels: dict[str, Any], scores: dict[str, dict[str, float]]) -> None:
+        for target, rule in (self.label_rules or {}).items():
+            if any(labels[task] in values for task, values in rule.get("none_when", {}).items()):
+                labels[target] = []
+            elif not labels[target] and any(
+                labels[task] in values for task, values in rule.get("some_when", {}).items()
+            ):
+                labels[target] = [max(scores[target], key=scores[target].get)]
 
     def _check_counts(self, task: str, kind: str, counts: Counter, n_rows: int) -> None:
         if kind == "single" and len(counts) < 2:
@@ -391,7 +462,9 @@ class FeedbackClassifier:
         if few:
             warnings.warn(
                 f"task {task!r}: label(s) {few} have fewer than {MIN_LABEL_EXAMPLES} examples; "
-                f"expect unreliable predictions for them", VnfeedbackWarning, stacklevel=3,
+                f"expect unreliable predictions for them",
+                VnfeedbackWarning,
+                stacklevel=3,
             )
 
     def get_params(self) -> dict[str, Any]:
@@ -402,9 +475,12 @@ class FeedbackClassifier:
             **{k: v for k, v in self.feature_params().items()},
             "abbreviations": dict(self.abbreviations or {}),
             "C_grid": list(self.C_grid),
+            "class_weight": self.class_weight,
+            "nb_weighting": self.nb_weighting,
             "n_folds": self.n_folds,
             "review_min_proba": self.review_min_proba,
             "review_band": self.review_band,
+            "label_rules": _plain_rules(self.label_rules),
             "random_state": self.random_state,
         }
 
@@ -480,7 +556,7 @@ class FeedbackClassifier:
         X = self.features_.transform_analyses(analyses)
         probas = {task: model.proba(X) for task, model in self.models_.items()}
         by_text = {}
-        for row, (text, analysis) in enumerate(zip(unique, analyses)):
+        for row, (text, analysis) in enumerate(zip(unique, analyses, strict=False)):
             by_text[text] = self._prediction(row, probas, analysis.has_words)
         return [by_text[t] for t in texts]
 
@@ -499,16 +575,21 @@ class FeedbackClassifier:
             else:
                 chosen = [k for k in np.argsort(-p, kind="stable") if p[k] >= model.thresholds[k]]
                 labels[task] = [model.labels[k] for k in chosen]
-                close = [model.labels[k] for k in range(len(p))
-                         if abs(p[k] - model.thresholds[k]) < self.review_band]
+                close = [
+                    model.labels[k]
+                    for k in range(len(p))
+                    if abs(p[k] - model.thresholds[k]) < self.review_band
+                ]
                 if close:
                     reasons.append(f"{task}: {', '.join(close)} within {self.review_band} of the threshold")
+        self._apply_rules(labels, scores)
         return Prediction(labels, scores, bool(reasons), reasons)
 
     # --- explanation ----------------------------------------------------------------------------
 
-    def explain(self, text: str, *, task: str | None = None, label: str | None = None,
-                top: int = 10) -> list[dict[str, Any]]:
+    def explain(
+        self, text: str, *, task: str | None = None, label: str | None = None, top: int = 10
+    ) -> list[dict[str, Any]]:
         """The n-grams that pushed a label's score for this text, with signed weights.
 
         Parameters
@@ -560,9 +641,13 @@ class FeedbackClassifier:
         for i in order:
             name = names[row.indices[i]]
             readable = name[2:].strip() if name[0] != "c" else f"…{name[2:]}…".replace(" ", "")
-            out.append({"feature": readable,
-                        "view": views[self.features_.view_of_column_[row.indices[i]]],
-                        "weight": round(float(weights[i]), 6)})
+            out.append(
+                {
+                    "feature": readable,
+                    "view": views[self.features_.view_of_column_[row.indices[i]]],
+                    "weight": round(float(weights[i]), 6),
+                }
+            )
         return out
 
     # --- evaluation and persistence -------------------------------------------------------------
@@ -584,3 +669,12 @@ class FeedbackClassifier:
             return f"FeedbackClassifier(tasks={self.tasks}, name={self.card_.get('name')!r})"
         return "FeedbackClassifier(unfitted)"
 
+
+def _plain_rules(rules: Mapping | None) -> dict | None:
+    """Label rules as plain JSON-ready dicts and lists."""
+    if rules is None:
+        return None
+    return {
+        target: {kind: {task: list(values) for task, values in when.items()} for kind, when in rule.items()}
+        for target, rule in rules.items()
+    }

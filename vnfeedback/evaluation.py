@@ -27,9 +27,14 @@ def _per_label(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, labels: list[str]
         precision = tp[k] / (tp[k] + fp[k]) if tp[k] + fp[k] else 0.0
         recall = tp[k] / (tp[k] + fn[k]) if tp[k] + fn[k] else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        out[label] = {"precision": round(float(precision), 4), "recall": round(float(recall), 4),
-                      "f1": round(float(f1), 4), "support": int(tp[k] + fn[k]),
-                      "false_positives": int(fp[k]), "false_negatives": int(fn[k])}
+        out[label] = {
+            "precision": round(float(precision), 4),
+            "recall": round(float(recall), 4),
+            "f1": round(float(f1), 4),
+            "support": int(tp[k] + fn[k]),
+            "false_positives": int(fp[k]),
+            "false_negatives": int(fn[k]),
+        }
     return out
 
 
@@ -53,7 +58,7 @@ def metrics_from_proba(
         f1 = np.array([per_label[label]["f1"] for label in labels])
         result = {
             "kind": "single",
-            "n": int(len(y)),
+            "n": len(y),
             "accuracy": round(float(np.mean(pred == y)), 4),
             "macro_f1": round(float(f1.mean()), 4),
             "weighted_f1": round(float((f1 * support).sum() / support.sum()) if support.sum() else 0.0, 4),
@@ -74,7 +79,7 @@ def metrics_from_proba(
     micro_den = 2 * tp.sum() + fp.sum() + fn.sum()
     result = {
         "kind": "multilabel",
-        "n": int(len(Y)),
+        "n": len(Y),
         "micro_f1": round(float(2 * tp.sum() / micro_den) if micro_den else 0.0, 4),
         "macro_f1": round(float(np.mean([per_label[label]["f1"] for label in labels])), 4),
         "exact_match": round(float(np.mean((pred == Y).all(axis=1))), 4),
@@ -106,8 +111,9 @@ def evaluate_model(model: FeedbackClassifier, data: Any) -> dict[str, Any]:
         raise DataError(f"missing text column {column!r}; the data has {sorted(rows[0])}")
     present = [task for task in model.models_ if task in rows[0]]
     if not present:
-        raise DataError(f"none of the model's tasks {list(model.models_)} is a column of the data "
-                        f"({sorted(rows[0])})")
+        raise DataError(
+            f"none of the model's tasks {list(model.models_)} is a column of the data ({sorted(rows[0])})"
+        )
     texts = []
     for i, row in enumerate(rows):
         value = row.get(column)

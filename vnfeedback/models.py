@@ -77,10 +77,10 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
-def _fit_svm(X, y, C, random_state):
+def _fit_svm(X, y, C, random_state, class_weight="balanced"):
     from sklearn.svm import LinearSVC
 
-    model = LinearSVC(C=C, class_weight="balanced", random_state=random_state, max_iter=5000)
+    model = LinearSVC(C=C, class_weight=class_weight, random_state=random_state, max_iter=5000)
     with warnings.catch_warnings():
         # liblinear's convergence warning on tiny folds says nothing the CV score does not
         warnings.simplefilter("ignore")
@@ -88,12 +88,33 @@ def _fit_svm(X, y, C, random_state):
     return model.coef_.astype(np.float64), model.intercept_.astype(np.float64)
 
 
-def _binary_decision(X_train, y_train, X_test, C, random_state):
-    """Decision values of one binary SVM; a constant when the fold holds one class only."""
-    if y_train.min() == y_train.max():
-        return np.full(X_test.shape[0], 1.0 if y_train[0] else -1.0)
-    coef, intercept = _fit_svm(X_train, y_train, C, random_state)
-    return np.asarray(X_test @ coef[0]) + intercept[0]
+def _nb_ratio(X, y, alpha: float = 1.0) -> np.ndarray:
+    """Naive Bayes log-count ratio of each feature for a binary target (Wang & Manning's NBSVM)."""
+    positive = alpha + np.asarray(X[y == 1].sum(axis=0)).ravel()
+    negative = alpha + np.asarray(X[y == 0].sum(axis=0)).ravel()
+    return np.log(positive / positive.sum()) - np.log(negative / negative.sum())
+
+
+def _fit_binary(X, y, C, random_state, class_weight, nb):
+    """One binary linear SVM, as (coef over the original features, intercept).
+
+    With ``nb`` the SVM learns on NB-scaled features ``X * r``; since ``(X * r) @ w == X @ (r * w)``
+    the result is still one linear model over X.
+    """
+    if y.min() == y.max():
+        return np.zeros(X.shape[1]), (1.0 if y[0] else -1.0)
+    if nb:
+        ratio = _nb_ratio(X, y)
+        coef, intercept = _fit_svm(X @ sp.diags(ratio), y, C, random_state, class_weight)
+        return coef[0] * ratio, intercept[0]
+    coef, intercept = _fit_svm(X, y, C, random_state, class_weight)
+    return coef[0], intercept[0]
+
+
+def _binary_decision(X_train, y_train, X_test, C, random_state, class_weight, nb):
+    """Out-of-fold decision values of one binary SVM."""
+    coef, intercept = _fit_binary(X_train, y_train, C, random_state, class_weight, nb)
+    return np.asarray(X_test @ coef) + intercept
 
 
 def _single_coef(coef: np.ndarray, intercept: np.ndarray, n_labels: int):
@@ -124,8 +145,9 @@ def _folds(y: np.ndarray, kind: str, n_folds: int, random_state: int) -> list[tu
 
     if kind == "single":
         smallest = np.bincount(y).min()
-        splitter = StratifiedKFold(min(n_folds, max(int(smallest), 2)), shuffle=True,
-                                   random_state=random_state)
+        splitter = StratifiedKFold(
+            min(n_folds, max(int(smallest), 2)), shuffle=True, random_state=random_state
+        )
         return list(splitter.split(np.zeros(len(y)), y))
     splitter = KFold(n_folds, shuffle=True, random_state=random_state)
     return list(splitter.split(np.zeros(len(y))))
@@ -140,6 +162,8 @@ def fit_task(
     C_grid: tuple[float, ...],
     n_folds: int,
     random_state: int,
+    class_weight: str | None = "balanced",
+    nb: bool = False,
 ) -> tuple[TaskModel, np.ndarray]:
     """Fit one task; return the model and its out-of-fold probabilities (for the model card).
 
@@ -150,12 +174,22 @@ def fit_task(
         Class indices (n_texts,) for ``single``; a 0/1 matrix (n_texts, n_labels) for ``multilabel``.
     """
     folds = _folds(y, kind, n_folds, random_state)
+    options = {"random_state": random_state, "class_weight": class_weight, "nb": nb}
     if kind == "single":
-        return _fit_single(X, y, labels, C_grid, folds, random_state)
-    return _fit_multilabel(X, y, labels, C_grid, folds, random_state)
+        return _fit_single(X, y, labels, C_grid, folds, options)
+    return _fit_multilabel(X, y, labels, C_grid, folds, options)
 
 
-def _fit_single(X, y, labels, C_grid, folds, random_state):
+def _fit_ovr(X, y, n_labels, C, options):
+    """One-vs-rest binary SVMs of a single-label task: (coef, intercept) with one row per class."""
+    if n_labels == 2:  # one SVM separates two classes: spread it over two rows
+        coef, intercept = _fit_binary(X, (y == 1).astype(int), C, **options)
+        return np.vstack([-coef / 2, coef / 2]), np.array([-intercept / 2, intercept / 2])
+    rows = [_fit_binary(X, (y == k).astype(int), C, **options) for k in range(n_labels)]
+    return np.vstack([r[0] for r in rows]), np.array([r[1] for r in rows])
+
+
+def _fit_single(X, y, labels, C_grid, folds, options):
     from sklearn.linear_model import LogisticRegression
 
     n_labels = len(labels)
@@ -163,8 +197,7 @@ def _fit_single(X, y, labels, C_grid, folds, random_state):
     for C in C_grid:
         oof = np.zeros((X.shape[0], n_labels))
         for train, test in folds:
-            coef, intercept = _fit_svm(X[train], y[train], C, random_state)
-            coef, intercept = _single_coef(coef, intercept, n_labels)
+            coef, intercept = _fit_ovr(X[train], y[train], n_labels, C, options)
             oof[test] = np.asarray(X[test] @ coef.T) + intercept
         score = _macro_f1(y, oof.argmax(axis=1), n_labels)
         if best is None or score > best[0] + 1e-9:
@@ -173,7 +206,7 @@ def _fit_single(X, y, labels, C_grid, folds, random_state):
     calibrator = LogisticRegression(C=1.0, max_iter=1000)
     calibrator.fit(oof, y)
     calib_coef, calib_intercept = _single_coef(calibrator.coef_, calibrator.intercept_, n_labels)
-    coef, intercept = _single_coef(*_fit_svm(X, y, C, random_state), n_labels)
+    coef, intercept = _fit_ovr(X, y, n_labels, C, options)
     model = TaskModel(
         kind="single",
         labels=list(labels),
@@ -187,7 +220,7 @@ def _fit_single(X, y, labels, C_grid, folds, random_state):
     return model, model.calibrate(oof)
 
 
-def _fit_multilabel(X, Y, labels, C_grid, folds, random_state):
+def _fit_multilabel(X, Y, labels, C_grid, folds, options):
     from sklearn.linear_model import LogisticRegression
 
     n_labels = len(labels)
@@ -202,7 +235,7 @@ def _fit_multilabel(X, Y, labels, C_grid, folds, random_state):
         for C in C_grid:
             oof = np.zeros(X.shape[0])
             for train, test in folds:
-                oof[test] = _binary_decision(X[train], y[train].astype(int), X[test], C, random_state)
+                oof[test] = _binary_decision(X[train], y[train].astype(int), X[test], C, **options)
             platt = LogisticRegression(C=1.0, max_iter=1000).fit(oof[:, None], y.astype(int))
             a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
             proba = _sigmoid(oof * a + b)
@@ -214,8 +247,7 @@ def _fit_multilabel(X, Y, labels, C_grid, folds, random_state):
             if best is None or top > best[0] + 1e-9:
                 best = (top, C, a, b, threshold, proba)
         _, C, a, b, threshold, proba = best
-        coef, intercept = _fit_svm(X, y.astype(int), C, random_state)
-        coefs[j], intercepts[j] = coef[0], intercept[0]
+        coefs[j], intercepts[j] = _fit_binary(X, y.astype(int), C, **options)
         calib_a[j], calib_b[j], thresholds[j], chosen_C[j] = a, b, threshold, C
         oof_proba[:, j] = proba
     model = TaskModel(

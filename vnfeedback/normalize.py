@@ -101,9 +101,7 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _INVISIBLE_RE = re.compile(r"[\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff\ufe0e\ufe0f]")
 _SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 # Emoji blocks: pictographs, symbols, dingbats, flags, and supplemental symbols.
-_EMOJI_RE = re.compile(
-    "[\U0001f000-\U0001faff\u2600-\u27bf\u2300-\u23ff\u2b00-\u2bff\U0001f1e6-\U0001f1ff]"
-)
+_EMOJI_RE = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2300-\u23ff\u2b00-\u2bff\U0001f1e6-\U0001f1ff]")
 _TONE_MARKS = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
 
 
@@ -172,14 +170,29 @@ def _tone_only_table() -> dict[int, str]:
 
 _L = r"a-zà-ỹđ"  # lower-case Vietnamese letters (NFC, after lower-casing)
 _PLACEHOLDER_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|vn|net|org|info|io|me|ly)\b(?:/\S*)?"), " xxurl "),
+    (
+        re.compile(
+            r"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|vn|net|org|info|io|me|ly)\b(?:/\S*)?"
+        ),
+        " xxurl ",
+    ),
     (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), " xxemail "),
     (re.compile(r"(?<![\d*#])1[89]00[\s.]?\d{4}(?!\d)"), " xxhotline "),
     (re.compile(r"[*#]\d{2,4}(?:[*#]\d*)*#"), " xxussd "),
     (re.compile(r"(?<![\w])(?:\+?84|0)\d{2,3}(?:[\s.-]?\d){6,7}(?![\w])"), " xxphone "),
     (re.compile(r"(?<![\w])0\d{2,4}x{3,}(?![\w])"), " xxphone "),
-    (re.compile(rf"(?<![\w.,])\d+(?:[.,]\d+)*\s?(?:k|nghìn|ngàn|đ|đồng|vnd|vnđ|tr|triệu|củ|cành|xị|lít)(?![{_L}\d])"), " xxmoney "),
-    (re.compile(rf"(?<![\w.,])\d+(?:[.,]\d+)?\s?(?:gb|mb|kb|g|m)(?:b)?/?(?:s|giây)(?![{_L}])|\d+\s?(?:mbps|kbps|gbps)(?![{_L}])"), " xxspeed "),
+    (
+        re.compile(
+            rf"(?<![\w.,])\d+(?:[.,]\d+)*\s?(?:k|nghìn|ngàn|đ|đồng|vnd|vnđ|tr|triệu|củ|cành|xị|lít)(?![{_L}\d])"
+        ),
+        " xxmoney ",
+    ),
+    (
+        re.compile(
+            rf"(?<![\w.,])\d+(?:[.,]\d+)?\s?(?:gb|mb|kb|g|m)(?:b)?/?(?:s|giây)(?![{_L}])|\d+\s?(?:mbps|kbps|gbps)(?![{_L}])"
+        ),
+        " xxspeed ",
+    ),
     (re.compile(rf"(?<![\w.,])\d+(?:[.,]\d+)?\s?(?:gb|mb|kb|tb)(?![{_L}\d])"), " xxdatasize "),
     (re.compile(r"(?<![\w/])\d{1,2}[/-]\d{1,2}(?:[/-]\d{2,4})?(?![\w/])"), " xxdate "),
     (re.compile(rf"(?<![\w])\d{{1,2}}h(?:\d{{2}})?(?![{_L}\d])"), " xxtime "),

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .classifier import _plain_rules
 from .errors import ModelFileError
 from .features import VIEW_NAMES, FeatureExtractor
 from .models import TASK_KINDS, TaskModel
@@ -43,8 +44,13 @@ DEFAULT_MODEL = "telecom-v1"
 
 
 def bundled_model_path(name: str = DEFAULT_MODEL) -> Path:
-    """Where the bundled model ``name`` is installed (``vnfeedback/_bundled/<name>``)."""
-    return Path(str(resources.files("vnfeedback").joinpath("_bundled", name)))
+    """Where the bundled model ``name`` is: ``vnfeedback/_bundled/<name>`` when installed (setup.cfg
+    maps the top-level ``models/`` folder there), or ``models/<name>`` in a source checkout."""
+    installed = Path(str(resources.files("vnfeedback").joinpath("_bundled", name)))
+    if installed.is_dir():
+        return installed
+    checkout = Path(__file__).resolve().parent.parent / "models" / name
+    return checkout if checkout.is_dir() else installed
 
 
 def _sha256(data: bytes) -> str:
@@ -84,6 +90,7 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
         "n_features": len(features.feature_names_),
         "tasks": {task: {"kind": m.kind, "labels": m.labels} for task, m in model.models_.items()},
         "review": {"min_proba": model.review_min_proba, "band": model.review_band},
+        "label_rules": _plain_rules(model.label_rules),
         "params": model.card_.get("params", {}),
         "files": {name: _sha256(data) for name, data in payloads.items()},
     }
@@ -156,8 +163,12 @@ def load_model(path: str | os.PathLike) -> Any:
             f"or call vnfeedback.load() for the bundled model"
         )
     config = _parse_json(directory, "model.json", _read(directory, "model.json"))
-    _check(isinstance(config, dict) and config.get("format") == FORMAT, directory, "model.json",
-           f"not a {FORMAT} file")
+    _check(
+        isinstance(config, dict) and config.get("format") == FORMAT,
+        directory,
+        "model.json",
+        f"not a {FORMAT} file",
+    )
     version = config.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelFileError(
@@ -165,8 +176,12 @@ def load_model(path: str | os.PathLike) -> Any:
             f"({__version__}) reads ({FORMAT_VERSION}); upgrade vnfeedback"
         )
     files = config.get("files")
-    _check(isinstance(files, dict) and set(files) == set(_FILES), directory, "model.json",
-           "the list of files is wrong")
+    _check(
+        isinstance(files, dict) and set(files) == set(_FILES),
+        directory,
+        "model.json",
+        "the list of files is wrong",
+    )
     raw = {}
     for name in _FILES:
         data = _read(directory, name)
@@ -178,12 +193,20 @@ def load_model(path: str | os.PathLike) -> Any:
         raw[name] = data
     vocabulary = _parse_json(directory, "vocabulary.json", raw["vocabulary.json"])
     card = _parse_json(directory, "card.json", raw["card.json"])
-    _check(isinstance(vocabulary, list) and all(isinstance(v, str) and v[:1] in VIEW_NAMES
-                                                  and v[1:2] == "|" for v in vocabulary),
-           directory, "vocabulary.json", "expected a list of feature names like 'w|mạng yếu'")
+    _check(
+        isinstance(vocabulary, list)
+        and all(isinstance(v, str) and v[:1] in VIEW_NAMES and v[1:2] == "|" for v in vocabulary),
+        directory,
+        "vocabulary.json",
+        "expected a list of feature names like 'w|mạng yếu'",
+    )
     n_features = len(vocabulary)
-    _check(config.get("n_features") == n_features, directory, "vocabulary.json",
-           f"{n_features} features, model.json says {config.get('n_features')!r}")
+    _check(
+        config.get("n_features") == n_features,
+        directory,
+        "vocabulary.json",
+        f"{n_features} features, model.json says {config.get('n_features')!r}",
+    )
     try:
         with np.load(io.BytesIO(raw["arrays.npz"]), allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
@@ -193,8 +216,12 @@ def load_model(path: str | os.PathLike) -> Any:
     def array(key: str, shape: tuple[int, ...]) -> np.ndarray:
         _check(key in arrays, directory, "arrays.npz", f"array {key!r} is missing")
         value = arrays[key]
-        _check(value.dtype.kind == "f" and value.shape == shape, directory, "arrays.npz",
-               f"array {key!r} has dtype {value.dtype} and shape {value.shape}, expected float {shape}")
+        _check(
+            value.dtype.kind == "f" and value.shape == shape,
+            directory,
+            "arrays.npz",
+            f"array {key!r} has dtype {value.dtype} and shape {value.shape}, expected float {shape}",
+        )
         _check(bool(np.isfinite(value).all()), directory, "arrays.npz", f"array {key!r} has NaN or inf")
         return value
 
@@ -202,10 +229,16 @@ def load_model(path: str | os.PathLike) -> Any:
     _check(isinstance(tasks, dict) and tasks, directory, "model.json", "no tasks")
     models = {}
     for task, spec in tasks.items():
-        _check(isinstance(spec, dict) and spec.get("kind") in TASK_KINDS
-               and isinstance(spec.get("labels"), list) and len(spec["labels"]) >= 2 - (spec.get("kind") == "multilabel")
-               and all(isinstance(label, str) for label in spec["labels"]),
-               directory, "model.json", f"task {task!r} is malformed")
+        _check(
+            isinstance(spec, dict)
+            and spec.get("kind") in TASK_KINDS
+            and isinstance(spec.get("labels"), list)
+            and len(spec["labels"]) >= 2 - (spec.get("kind") == "multilabel")
+            and all(isinstance(label, str) for label in spec["labels"]),
+            directory,
+            "model.json",
+            f"task {task!r} is malformed",
+        )
         k = len(spec["labels"])
         calib_shape = (k, k) if spec["kind"] == "single" else (k,)
         models[task] = TaskModel(
@@ -234,9 +267,12 @@ def load_model(path: str | os.PathLike) -> Any:
             max_features=feature_params.get("max_features"),
             abbreviations=feature_params.get("abbreviations") or None,
             C_grid=tuple(params.get("C_grid", (0.1, 0.3, 1.0))),
+            class_weight=params.get("class_weight", "balanced"),
+            nb_weighting=bool(params.get("nb_weighting", False)),
             n_folds=params.get("n_folds", 5),
             review_min_proba=float(review.get("min_proba", 0.5)),
             review_band=float(review.get("band", 0.1)),
+            label_rules=config.get("label_rules"),
             random_state=params.get("random_state", 0),
         )
         features = FeatureExtractor(**model.feature_params())

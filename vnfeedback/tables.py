@@ -32,8 +32,15 @@ def table_format(path: str | os.PathLike, output_format: str | None = None) -> s
     name = str(path).lower()
     if name.endswith(".gz"):
         name = name[:-3]
-    for suffix, fmt in ((".csv", "csv"), (".tsv", "csv"), (".jsonl", "jsonl"), (".ndjson", "jsonl"),
-                        (".json", "jsonl"), (".parquet", "parquet"), (".pq", "parquet")):
+    for suffix, fmt in (
+        (".csv", "csv"),
+        (".tsv", "csv"),
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+        (".json", "jsonl"),
+        (".parquet", "parquet"),
+        (".pq", "parquet"),
+    ):
         if name.endswith(suffix):
             return fmt
     raise DataError(
@@ -130,8 +137,25 @@ def parse_multilabel(value: Any) -> list[str]:
     return [str(value)]
 
 
-_NOT_TASKS = {"id", "date", "time", "datetime", "timestamp", "created_at", "index", "channel",
-              "source", "region", "style", "split", "lang", "language", "url", "author", "user"}
+_NOT_TASKS = {
+    "id",
+    "date",
+    "time",
+    "datetime",
+    "timestamp",
+    "created_at",
+    "index",
+    "channel",
+    "source",
+    "region",
+    "style",
+    "split",
+    "lang",
+    "language",
+    "url",
+    "author",
+    "user",
+}
 
 
 def infer_tasks(rows: list[dict[str, Any]], text_column: str) -> dict[str, str]:

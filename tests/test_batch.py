@@ -1,0 +1,289 @@
+"""Batch classification of archive files: formats, bad rows, atomic output, resume, workers."""
+
+import csv
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from vnfeedback import DataError, ParameterError, batch
+from vnfeedback.batch import classify_file
+
+COMMENTS = [
+    "Mạng 4G chập chờn, gọi tổng đài chờ 20 phút",
+    "mang yeu qua ko vao dc fb",
+    "Cảm ơn nhân viên đã hỗ trợ nhiệt tình",
+    "bị trừ 15k vô lý",
+    "Cho hỏi gói cước nào rẻ?",
+    "wifi nhà mất kết nối suốt",
+    "",
+]
+
+
+def archive_rows(n=60):
+    return [
+        {
+            "id": f"C{i:05d}",
+            "date": f"2026-01-{1 + i % 28:02d}",
+            "channel": "fanpage",
+            "text": COMMENTS[i % len(COMMENTS)] + ("" if i % 3 else f" lần {i}"),
+        }
+        for i in range(n)
+    ]
+
+
+def write_csv(path, rows):
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_csv_keeps_every_column_and_row_order_and_adds_labels(tiny_model_dir, tmp_path):
+    rows = archive_rows()
+    write_csv(tmp_path / "in.csv", rows)
+    summary = classify_file(
+        str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), model_dir=str(tiny_model_dir), chunk_size=7
+    )
+    with open(tmp_path / "out.csv", encoding="utf-8", newline="") as handle:
+        out = list(csv.DictReader(handle))
+    assert [r["id"] for r in out] == [r["id"] for r in rows]
+    assert all(o["text"] == r["text"] and o["date"] == r["date"] for o, r in zip(out, rows, strict=False))
+    assert {
+        "complaint_type",
+        "complaint_type_score",
+        "product_area",
+        "intent",
+        "needs_review",
+        "error",
+    } <= set(out[0])
+    assert summary.rows == len(rows) and not summary.skipped
+    import vnfeedback
+
+    model = vnfeedback.load(tiny_model_dir)
+    expected = model.predict(rows[0]["text"])
+    assert out[0]["complaint_type"] == "|".join(expected.labels["complaint_type"])
+    assert out[0]["intent"] == expected.labels["intent"]
+
+
+def test_jsonl_writes_multilabel_as_lists_and_keeps_extra_keys(tiny_model_dir, tmp_path):
+    rows = archive_rows(20)
+    rows[5]["note"] = "only here"
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    classify_file(
+        str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), model_dir=str(tiny_model_dir), chunk_size=6
+    )
+    out = read_jsonl(tmp_path / "out.jsonl")
+    assert len(out) == 20 and out[5]["note"] == "only here"
+    assert all(isinstance(r["complaint_type"], list) for r in out)
+
+
+def test_parquet_round_trip_keeps_types(tiny_model_dir, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rows = archive_rows(30)
+    for i, r in enumerate(rows):
+        r["stars"] = i % 5
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    classify_file(
+        str(tmp_path / "in.parquet"),
+        str(tmp_path / "out.parquet"),
+        model_dir=str(tiny_model_dir),
+        chunk_size=8,
+    )
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.num_rows == 30
+    assert table.schema.field("stars").type == pa.int64()
+    assert table.schema.field("complaint_type").type == pa.list_(pa.string())
+    assert table.column("id").to_pylist() == [r["id"] for r in rows]
+
+
+def test_gzip_input_and_output(tiny_model_dir, tmp_path):
+    rows = archive_rows(15)
+    with gzip.open(tmp_path / "in.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    classify_file(str(tmp_path / "in.jsonl.gz"), str(tmp_path / "out.csv.gz"), model_dir=str(tiny_model_dir))
+    with gzip.open(tmp_path / "out.csv.gz", "rt", encoding="utf-8", newline="") as handle:
+        assert [r["id"] for r in csv.DictReader(handle)] == [r["id"] for r in rows]
+
+
+def test_bad_rows_are_written_with_a_reason_never_dropped(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(batch, "MAX_FIELD_CHARS", 100)
+    lines = [
+        json.dumps({"id": "ok", "text": "mạng yếu"}, ensure_ascii=False),
+        "{this is not json",
+        json.dumps({"id": "num", "text": 42}),
+        json.dumps({"id": "none", "text": None}),
+        json.dumps({"id": "nokey"}),
+        json.dumps({"id": "big", "text": "a" * 101}),
+        json.dumps({"id": "last", "text": "cảm ơn"}, ensure_ascii=False),
+    ]
+    raw = ("\n".join(lines) + "\n").encode("utf-8")
+    raw += b'{"id": "bytes", "text": "m\xe1\xba\xa1ng \xff\xfe y\xe1\xba\xbfu"}\n'
+    (tmp_path / "in.jsonl").write_bytes(raw)
+    summary = classify_file(
+        str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), model_dir=str(tiny_model_dir), chunk_size=3
+    )
+    out = read_jsonl(tmp_path / "out.jsonl")
+    assert len(out) == 8
+    errors = [r["error"] for r in out]
+    assert errors[0] == "" and errors[6] == ""
+    assert errors[1].startswith("line 2: not valid JSON")
+    assert "int, not text" in errors[2]
+    assert errors[3] == errors[4] == "missing 'text'"
+    assert "longer than 100" in errors[5]
+    assert "undecodable bytes" in errors[7] and "\ufffd" in out[7]["text"]
+    assert all(r["complaint_type"] == [] and r["intent"] == "" for r in out if r["error"])
+    assert sum(summary.skipped.values()) == 6
+
+
+def test_missing_text_column_is_a_one_line_error(tiny_model_dir, tmp_path):
+    write_csv(tmp_path / "in.csv", [{"id": "1", "comment": "mạng yếu"}])
+    with pytest.raises(
+        DataError, match=r"no column 'text' in .*columns are \['id', 'comment'\]; use --text-column"
+    ):
+        classify_file(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), model_dir=str(tiny_model_dir))
+    assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"chunk_size": 0}, ParameterError, "chunk_size must be"),
+        ({"jobs": 0}, ParameterError, "jobs must be"),
+        ({"output_format": "xlsx"}, DataError, "format must be one of"),
+    ],
+)
+def test_bad_options_are_named(tiny_model_dir, tmp_path, kwargs, error, message):
+    write_csv(tmp_path / "in.csv", archive_rows(3))
+    with pytest.raises(error, match=message):
+        classify_file(
+            str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), model_dir=str(tiny_model_dir), **kwargs
+        )
+
+
+def test_output_may_not_overwrite_input(tiny_model_dir, tmp_path):
+    write_csv(tmp_path / "in.csv", archive_rows(3))
+    with pytest.raises(ParameterError, match="must not overwrite the input"):
+        classify_file(str(tmp_path / "in.csv"), str(tmp_path / "in.csv"), model_dir=str(tiny_model_dir))
+
+
+def test_resume_after_a_crash_gives_the_same_file(tiny_model_dir, tmp_path, monkeypatch):
+    rows = archive_rows(50)
+    write_csv(tmp_path / "in.csv", rows)
+    classify_file(
+        str(tmp_path / "in.csv"), str(tmp_path / "clean.csv"), model_dir=str(tiny_model_dir), chunk_size=6
+    )
+
+    real = batch._classify_chunk
+    calls = {"n": 0}
+
+    def crash_on_fourth(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "_classify_chunk", crash_on_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        classify_file(
+            str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), model_dir=str(tiny_model_dir), chunk_size=6
+        )
+    assert not (tmp_path / "out.csv").exists()  # never a half-written output
+    assert json.loads((tmp_path / "out.csv.checkpoint.json").read_text())["done_chunks"] == 3
+
+    monkeypatch.setattr(batch, "_classify_chunk", real)
+    summary = classify_file(
+        str(tmp_path / "in.csv"),
+        str(tmp_path / "out.csv"),
+        model_dir=str(tiny_model_dir),
+        chunk_size=6,
+        resume=True,
+    )
+    assert summary.resumed_chunks == 3 and summary.rows == 50
+    assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "clean.csv").read_bytes()
+    assert not (tmp_path / "out.csv.checkpoint.json").exists()
+    assert not (tmp_path / "out.csv.parts").exists()
+
+
+def test_resume_with_another_input_starts_afresh(tiny_model_dir, tmp_path, monkeypatch, caplog):
+    write_csv(tmp_path / "in.csv", archive_rows(20))
+    (tmp_path / "out.csv.checkpoint.json").write_text(json.dumps({"fingerprint": "other", "done_chunks": 2}))
+    summary = classify_file(
+        str(tmp_path / "in.csv"),
+        str(tmp_path / "out.csv"),
+        model_dir=str(tiny_model_dir),
+        chunk_size=6,
+        resume=True,
+    )
+    assert summary.resumed_chunks == 0 and summary.rows == 20
+    assert "starting afresh" in caplog.text
+
+
+@pytest.mark.slow
+def test_two_worker_processes_give_the_same_output(tiny_model_dir, tmp_path):
+    write_csv(tmp_path / "in.csv", archive_rows(200))
+    classify_file(
+        str(tmp_path / "in.csv"), str(tmp_path / "one.csv"), model_dir=str(tiny_model_dir), chunk_size=25
+    )
+    classify_file(
+        str(tmp_path / "in.csv"),
+        str(tmp_path / "two.csv"),
+        model_dir=str(tiny_model_dir),
+        chunk_size=25,
+        jobs=2,
+    )
+    assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "two.csv").read_bytes()
+
+
+@pytest.mark.slow
+def test_killed_process_resumes_without_losing_or_duplicating_rows(tiny_model_dir, tmp_path):
+    rows = archive_rows(3000)
+    for i, r in enumerate(rows):
+        r["text"] = f"{r['text']} số {i}"  # all distinct: no shortcut through the cache
+    write_csv(tmp_path / "in.csv", rows)
+    command = [
+        sys.executable,
+        "-m",
+        "vnfeedback",
+        "classify",
+        str(tmp_path / "in.csv"),
+        "-o",
+        str(tmp_path / "out.csv"),
+        "--model",
+        str(tiny_model_dir),
+        "--chunk-size",
+        "100",
+        "--no-progress",
+    ]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE)
+    parts = tmp_path / "out.csv.parts"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(parts.glob("part-*.csv")) if parts.exists() else []) < 3:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "out.csv").exists()
+    done = json.loads((tmp_path / "out.csv.checkpoint.json").read_text())["done_chunks"]
+    assert 3 <= done < 30
+    finished = subprocess.run([*command, "--resume"], capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    assert "taken from the checkpoint" in finished.stderr
+    with open(tmp_path / "out.csv", encoding="utf-8", newline="") as handle:
+        ids = [r["id"] for r in csv.DictReader(handle)]
+    assert ids == [r["id"] for r in rows]
+    os.remove(tmp_path / "in.csv")

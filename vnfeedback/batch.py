@@ -1,0 +1,664 @@
+"""Batch classification of archives: chunked reading and writing, worker processes, resume.
+
+``classify_file`` streams an archive (CSV, JSON Lines, Parquet; ``.gz`` for the text formats) in
+chunks, classifies each chunk (identical texts once), and writes every input row, in order, with one
+column per task, ``<task>_score``, ``needs_review`` and ``error``. Memory stays flat: at most a few
+chunks are held at once.
+
+Guarantees:
+
+- No row is lost or duplicated. A row that cannot be classified (undecodable bytes, missing or
+  non-text value, a field over ``MAX_FIELD_CHARS``, a JSON line that does not parse) is written with
+  empty labels and the reason in ``error``, and counted in the summary.
+- The output appears only when complete: chunks are written as numbered part files beside it, then
+  joined into a temporary file that is renamed over OUTPUT.
+- ``resume=True`` continues a killed run from its last completed chunk: the checkpoint beside the
+  output records the input's size and modification time, the options and the model, and a mismatch
+  starts afresh (with a warning) instead of mixing two runs. The final file is byte-identical to an
+  uninterrupted run.
+- ``jobs=N`` classifies chunks in N worker processes (joblib/loky), each loading the model once;
+  results are identical to ``jobs=1``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import DataError, ParameterError
+from .tables import table_format
+
+__all__ = ["classify_file", "classify_rows", "BatchSummary", "MAX_FIELD_CHARS"]
+
+log = logging.getLogger("vnfeedback.batch")
+
+#: A text longer than this is not classified (written with an error): no comment is that long.
+MAX_FIELD_CHARS = 1_000_000
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class BatchSummary:
+    """What a batch run did: counts, speed, label distribution, rows skipped and why."""
+
+    rows: int = 0
+    seconds: float = 0.0
+    needs_review: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    labels: dict[str, Counter] = field(default_factory=dict)
+    resumed_chunks: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.rows / self.seconds, 1) if self.seconds else None,
+            "needs_review_share": round(self.needs_review / self.rows, 4) if self.rows else 0.0,
+            "skipped": dict(self.skipped),
+            "labels": {task: dict(counts.most_common()) for task, counts in self.labels.items()},
+            "resumed_chunks": self.resumed_chunks,
+        }
+
+    def render(self) -> str:
+        data = self.to_dict()
+        lines = [
+            f"rows: {data['rows']:,} in {data['seconds']:.1f} s "
+            f"({data['rows_per_second'] or 0:,.0f} rows/s)"
+            + (f", {self.resumed_chunks} chunk(s) taken from the checkpoint" if self.resumed_chunks else ""),
+            f"needs review: {data['needs_review_share']:.1%}",
+        ]
+        for task, counts in data["labels"].items():
+            total = sum(counts.values()) or 1
+            top = ", ".join(f"{label} {n / total:.0%}" for label, n in list(counts.items())[:8])
+            lines.append(f"{task}: {top}")
+        skipped = sum(self.skipped.values())
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in self.skipped.most_common())
+        lines.append(f"rows not classified: {skipped}" + (f" ({reasons})" if skipped else ""))
+        return "\n".join(lines)
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _open_text_in(path: str) -> io.TextIOBase:
+    if path == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape", newline="")
+    raw = gzip.open(path, "rb") if path.lower().endswith(".gz") else open(path, "rb")
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
+
+
+def _read_chunks(path: str, fmt: str, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
+    """Rows in chunks; a row that cannot be read becomes ``{"__error__": reason, ...}``."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        source = sys.stdin.buffer if path == "-" else path
+        parquet = pq.ParquetFile(source)
+        for batch in parquet.iter_batches(batch_size=chunk_size):
+            yield batch.to_pylist()
+        return
+    csv.field_size_limit(2**31 - 1)
+    with _open_text_in(path) as handle:
+        chunk: list[dict[str, Any]] = []
+        if fmt == "csv":
+            reader = csv.DictReader(handle)
+            try:
+                for row in reader:
+                    if None in row:  # more fields than the header
+                        extra = row.pop(None)
+                        row["__error__"] = (
+                            f"line {reader.line_num}: {len(extra)} field(s) more than the header"
+                        )
+                    chunk.append(row)
+                    if len(chunk) >= chunk_size:
+                        yield chunk
+                        chunk = []
+            except csv.Error as exc:
+                raise DataError(f"{path}: line {reader.line_num}: not valid CSV ({exc})") from None
+        else:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    if not isinstance(row, dict):
+                        row = {
+                            "__error__": f"line {number}: a JSON {type(row).__name__}, not an object",
+                            "__raw__": line.rstrip("\n"),
+                        }
+                except json.JSONDecodeError as exc:
+                    row = {
+                        "__error__": f"line {number}: not valid JSON ({exc.msg})",
+                        "__raw__": line.rstrip("\n"),
+                    }
+                chunk.append(row)
+                if len(chunk) >= chunk_size:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def _repair(value: Any) -> Any:
+    """Undecodable bytes (read as surrogates) become U+FFFD so the row can still be written."""
+    if isinstance(value, str) and _has_surrogates(value):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return value
+
+
+# --- classification (runs in the workers) ------------------------------------------------------
+
+_worker_models: dict[str, Any] = {}
+
+
+def _model_for(model_dir: str | None) -> Any:
+    key = model_dir or ""
+    if key not in _worker_models:
+        import vnfeedback
+
+        _worker_models[key] = vnfeedback.load(model_dir)
+    return _worker_models[key]
+
+
+def _classify_chunk(
+    model_dir: str | None, rows: list[dict[str, Any]], text_column: str, explain: int
+) -> list[dict[str, Any]]:
+    """The added columns for each row of a chunk, with the model of ``model_dir`` (cached per process)."""
+    return classify_rows(_model_for(model_dir), rows, text_column, explain)
+
+
+def classify_rows(
+    model: Any, rows: list[dict[str, Any]], text_column: str, explain: int = 0
+) -> list[dict[str, Any]]:
+    """The added columns for each row (pure: the same rows give the same columns, so retries are safe).
+
+    A row that cannot be classified gets empty labels, ``needs_review=True`` and the reason in ``error``.
+    """
+    tasks = model.tasks
+    reasons: list[str | None] = []
+    texts: list[str] = []
+    for row in rows:
+        reason = row.get("__error__")
+        value = row.get(text_column)
+        if reason is None:
+            if value is None or text_column not in row or (isinstance(value, float) and value != value):
+                reason = f"missing {text_column!r}"
+            elif not isinstance(value, str):
+                reason = f"{text_column!r} is {type(value).__name__}, not text"
+            elif _has_surrogates(value):
+                reason = "undecodable bytes (not UTF-8)"
+            elif len(value) > MAX_FIELD_CHARS:
+                reason = f"text longer than {MAX_FIELD_CHARS:,} characters"
+        reasons.append(reason)
+        if reason is None:
+            texts.append(value)
+    predictions = iter(model.predict_many(texts))
+    out = []
+    for row, reason in zip(rows, reasons, strict=False):
+        added: dict[str, Any] = {}
+        if reason is not None:
+            for task, kind in tasks.items():
+                added[task] = [] if kind == "multilabel" else ""
+                added[f"{task}_score"] = None
+            added["needs_review"] = True
+            added["error"] = reason
+            if explain:
+                added["explanation"] = ""
+            out.append(added)
+            continue
+        prediction = next(predictions)
+        for task in tasks:
+            added[task] = prediction.labels[task]
+            scores = prediction.scores[task]
+            added[f"{task}_score"] = round(max(scores.values()), 4)
+        added["needs_review"] = prediction.needs_review
+        added["error"] = ""
+        if explain:
+            added["explanation"] = _explanation(model, row[text_column], prediction, explain)
+        out.append(added)
+    return out
+
+
+def _explanation(model: Any, text: str, prediction: Any, top: int) -> str:
+    parts = []
+    for task, chosen in prediction.labels.items():
+        labels = chosen if isinstance(chosen, list) else [chosen]
+        for label in labels[:2]:
+            items = model.explain(text, task=task, label=label, top=top)
+            words = ", ".join(f"{i['feature']} ({i['weight']:+.2f})" for i in items if i["weight"] > 0)
+            parts.append(f"{task}={label}: {words}")
+    return "; ".join(parts)
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return "|".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, (dict, tuple)):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+class _PartWriter:
+    """Writes one chunk to one part file in the output format."""
+
+    def __init__(self, fmt: str, tasks: dict[str, str], explain: bool) -> None:
+        self.fmt = fmt
+        self.tasks = tasks
+        self.explain = explain
+        self.columns: list[str] | None = None
+        self.schema = None
+        self.input_types: dict[str, Any] = {}
+
+    def added_columns(self) -> list[str]:
+        cols = []
+        for task in self.tasks:
+            cols += [task, f"{task}_score"]
+        cols += ["needs_review", "error"] + (["explanation"] if self.explain else [])
+        return cols
+
+    def set_columns(self, input_columns: list[str]) -> None:
+        added = self.added_columns()
+        clash = [c for c in input_columns if c in added]
+        if clash:
+            raise DataError(
+                f"the input already has column(s) {clash} that classify adds; rename them or "
+                f"classify the original archive"
+            )
+        self.columns = [c for c in input_columns if not c.startswith("__")] + added
+
+    def rows(self, chunk: list[dict[str, Any]], added: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Output rows: the input's columns, then the added ones. JSON Lines keeps every key of
+        every row (rows may differ); CSV and Parquet use the columns of the first chunk."""
+        out = []
+        for row, extra in zip(chunk, added, strict=False):
+            if self.fmt == "jsonl":
+                merged = {k: _repair(v) for k, v in row.items() if not k.startswith("__")}
+                if "__raw__" in row:
+                    merged["_raw"] = _repair(row["__raw__"])
+            else:
+                merged = {c: _repair(row.get(c)) for c in self.columns if c not in extra}
+            merged.update(extra)
+            out.append(merged if self.fmt == "jsonl" else {c: merged.get(c) for c in self.columns})
+        return out
+
+    def write(self, path: Path, rows: list[dict[str, Any]], header: bool) -> None:
+        if self.fmt == "csv":
+            with open(path, "w", encoding="utf-8", newline="") as handle:
+                writer = csv.writer(handle)
+                if header:
+                    writer.writerow(self.columns)
+                for row in rows:
+                    writer.writerow([_csv_value(row[c]) for c in self.columns])
+        elif self.fmt == "jsonl":
+            with open(path, "w", encoding="utf-8") as handle:
+                for row in rows:
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pylist([self._parquet_row(r) for r in rows], schema=self._schema())
+            pq.write_table(table, path)
+
+    def _parquet_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for column, value in row.items():
+            if (
+                column in self.tasks
+                or column.endswith("_score")
+                or column in ("needs_review", "error", "explanation")
+            ):
+                out[column] = value
+            elif value is None or isinstance(value, str):
+                out[column] = value
+            else:
+                out[column] = value if self.input_types.get(column) else json.dumps(value, ensure_ascii=False)
+        return out
+
+    def set_input_schema(self, schema: Any) -> None:
+        self.input_types = {name: schema.field(name).type for name in schema.names}
+
+    def _schema(self):
+        import pyarrow as pa
+
+        if self.schema is None:
+            fields = []
+            added = set(self.added_columns())
+            for column in self.columns:
+                if column not in added:
+                    fields.append(pa.field(column, self.input_types.get(column, pa.string())))
+            for task, kind in self.tasks.items():
+                fields.append(pa.field(task, pa.list_(pa.string()) if kind == "multilabel" else pa.string()))
+                fields.append(pa.field(f"{task}_score", pa.float64()))
+            fields += [pa.field("needs_review", pa.bool_()), pa.field("error", pa.string())]
+            if self.explain:
+                fields.append(pa.field("explanation", pa.string()))
+            self.schema = pa.schema(fields)
+        return self.schema
+
+
+def _join_parts(parts: list[Path], target: Path, fmt: str, *, compress: bool) -> None:
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        writer = None
+        try:
+            for part in parts:
+                table = pq.read_table(part)
+                if writer is None:
+                    writer = pq.ParquetWriter(target, table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+        return
+    with open(target, "wb") as raw:
+        # mtime=0 keeps a .gz output byte-identical between a resumed and an uninterrupted run
+        out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if compress else raw
+        try:
+            for part in parts:
+                with open(part, "rb") as handle:
+                    shutil.copyfileobj(handle, out)
+        finally:
+            if compress:
+                out.close()
+
+
+# --- the job -----------------------------------------------------------------------------------
+
+
+def _fingerprint(input_path: str, model_dir: str | None, options: dict[str, Any]) -> str:
+    digest = hashlib.sha256()
+    stat = os.stat(input_path)
+    digest.update(
+        json.dumps(
+            [os.path.abspath(input_path), stat.st_size, stat.st_mtime_ns],
+        ).encode()
+    )
+    model_json = Path(model_dir) / "model.json" if model_dir else None
+    if model_json is None:
+        from .persistence import bundled_model_path
+
+        model_json = bundled_model_path() / "model.json"
+    digest.update(model_json.read_bytes())
+    digest.update(json.dumps(options, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def classify_file(
+    input_path: str,
+    output_path: str,
+    *,
+    model_dir: str | None = None,
+    text_column: str = "text",
+    id_column: str | None = None,
+    input_format: str | None = None,
+    output_format: str | None = None,
+    chunk_size: int = 5000,
+    jobs: int = 1,
+    resume: bool = False,
+    explain: int = 0,
+    progress: bool | None = None,
+) -> BatchSummary:
+    """Classify an archive file into an output file (see the module docstring for guarantees).
+
+    Parameters
+    ----------
+    input_path, output_path : str
+        Paths, or ``"-"`` for stdin/stdout (then name the format; no resume on stdout).
+    model_dir : str, optional
+        A saved model directory; the bundled model by default.
+    text_column : str
+    id_column : str, optional
+        A column that must be present (an error up front otherwise); it is kept like any column.
+    input_format, output_format : {"csv", "jsonl", "parquet"}, optional
+        Default: from the extension.
+    chunk_size : int
+        Rows per chunk (memory vs. overhead).
+    jobs : int
+        Worker processes.
+    resume : bool
+        Continue from the checkpoint of a killed run.
+    explain : int
+        Add an ``explanation`` column with this many top n-grams per label (0: none).
+    progress : bool, optional
+        Show a progress bar (default: when stderr is a terminal).
+
+    Returns
+    -------
+    BatchSummary
+    """
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ParameterError(f"chunk_size must be a whole number >= 1, got {chunk_size!r}")
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ParameterError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    in_fmt = table_format(input_path, input_format) if input_path != "-" or input_format else "jsonl"
+    out_fmt = table_format(output_path, output_format) if output_path != "-" or output_format else in_fmt
+    if input_path != "-" and not os.path.isfile(input_path):
+        raise DataError(f"no such input file: {input_path!r}")
+    if output_path == "-" and resume:
+        raise ParameterError("--resume needs an output file, not stdout")
+    if output_path == "-" and out_fmt == "parquet":
+        raise ParameterError("Parquet cannot be streamed to stdout; give an output file")
+    if (
+        input_path != "-"
+        and output_path != "-"
+        and os.path.abspath(input_path) == os.path.abspath(output_path)
+    ):
+        raise ParameterError("the output must not overwrite the input; choose another output path")
+    if model_dir is not None and not os.path.isdir(model_dir):
+        from .errors import ModelFileError
+
+        raise ModelFileError(f"no model directory at {model_dir!r}")
+
+    model = _model_for(model_dir)  # fail early on a bad model, before any output is made
+    tasks = model.tasks
+    writer = _PartWriter(out_fmt, tasks, bool(explain))
+    if in_fmt == "parquet" and input_path != "-":
+        import pyarrow.parquet as pq
+
+        schema = pq.ParquetFile(input_path).schema_arrow
+        writer.set_input_schema(schema)
+        if text_column not in schema.names:
+            raise DataError(
+                f"no column {text_column!r} in {input_path}; columns are {schema.names}; use --text-column"
+            )
+
+    summary = BatchSummary(labels={task: Counter() for task in tasks})
+    started = time.perf_counter()
+    to_stdout = output_path == "-"
+    parts_dir = None if to_stdout else Path(f"{output_path}.parts")
+    checkpoint_path = None if to_stdout else Path(f"{output_path}.checkpoint.json")
+    options = {
+        "text_column": text_column,
+        "in": in_fmt,
+        "out": out_fmt,
+        "chunk_size": chunk_size,
+        "explain": explain,
+        "version": CHECKPOINT_VERSION,
+    }
+    done_chunks = 0
+    if not to_stdout:
+        fingerprint = _fingerprint(input_path, model_dir, options) if input_path != "-" else None
+        if resume and fingerprint and checkpoint_path.exists():
+            try:
+                state = json.loads(checkpoint_path.read_text())
+            except (OSError, json.JSONDecodeError):
+                state = {}
+            if state.get("fingerprint") == fingerprint:
+                done_chunks = int(state.get("done_chunks", 0))
+                summary_state = state.get("summary", {})
+                summary.rows = summary_state.get("rows", 0)
+                summary.needs_review = summary_state.get("needs_review", 0)
+                summary.skipped.update(summary_state.get("skipped", {}))
+                for task, counts in summary_state.get("labels", {}).items():
+                    summary.labels[task].update(counts)
+                summary.resumed_chunks = done_chunks
+            else:
+                log.warning("the checkpoint belongs to another input, model or options: starting afresh")
+        elif resume:
+            log.warning("no checkpoint to resume from at %s: starting from the beginning", checkpoint_path)
+        if done_chunks == 0:
+            shutil.rmtree(parts_dir, ignore_errors=True)
+        parts_dir.mkdir(parents=True, exist_ok=True)
+
+    bar = None
+    show = sys.stderr.isatty() if progress is None else progress
+    if show:
+        from tqdm import tqdm
+
+        total = None
+        if in_fmt == "parquet" and input_path != "-":
+            import pyarrow.parquet as pq
+
+            total = pq.ParquetFile(input_path).metadata.num_rows
+        bar = tqdm(total=total, unit="rows", file=sys.stderr, initial=summary.rows)
+
+    chunks = _read_chunks(input_path, in_fmt, chunk_size)
+    first: list[dict[str, Any]] | None = None
+
+    def remaining() -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        nonlocal first
+        for index, chunk in enumerate(chunks):
+            if first is None:
+                first = chunk
+                columns = list(dict.fromkeys(c for row in chunk for c in row))
+                readable = any("__error__" not in row for row in chunk)
+                for name, option in ((text_column, "--text-column"), (id_column, "--id-column")):
+                    if (
+                        readable
+                        and name is not None
+                        and name not in columns
+                        and name not in writer.input_types
+                    ):
+                        raise DataError(
+                            f"no column {name!r} in {input_path}; columns are "
+                            f"{[c for c in columns if not c.startswith('__')]}; use {option}"
+                        )
+                if writer.columns is None:
+                    writer.set_columns(list(writer.input_types) or columns)
+            if index < done_chunks:
+                continue
+            yield index, chunk
+
+    out_stream = None
+    if to_stdout:
+        out_stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
+    try:
+        if jobs == 1:
+            results = ((i, c, _classify_chunk(model_dir, c, text_column, explain)) for i, c in remaining())
+        else:
+            from joblib import Parallel, delayed
+
+            # joblib keeps at most pre_dispatch chunks in flight, so memory stays flat
+            indexed: list[tuple[int, list]] = []
+
+            def tasks_iter():
+                for i, c in remaining():
+                    indexed.append((i, c))
+                    yield delayed(_classify_chunk)(model_dir, c, text_column, explain)
+
+            parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator", pre_dispatch="2*n_jobs")
+            results = (
+                (indexed[k][0], indexed[k][1], added) for k, added in enumerate(parallel(tasks_iter()))
+            )
+        for index, chunk, added in results:
+            rows = writer.rows(chunk, added)
+            for extra in added:
+                summary.rows += 1
+                if extra["error"]:
+                    summary.skipped[
+                        extra["error"].split(":")[0] if extra["error"].startswith("line ") else extra["error"]
+                    ] += 1
+                    continue
+                summary.needs_review += bool(extra["needs_review"])
+                for task in tasks:
+                    value = extra[task]
+                    summary.labels[task].update(value if isinstance(value, list) else [value])
+                    if isinstance(value, list) and not value:
+                        summary.labels[task]["(none)"] += 1
+            if to_stdout:
+                _write_stream(out_stream, writer, rows, header=index == 0)
+            else:
+                part = parts_dir / f"part-{index:06d}.{out_fmt}"
+                temporary = part.with_suffix(".tmp")
+                writer.write(temporary, rows, header=index == 0)
+                os.replace(temporary, part)
+                state = {
+                    "fingerprint": fingerprint,
+                    "done_chunks": index + 1,
+                    "summary": {
+                        "rows": summary.rows,
+                        "needs_review": summary.needs_review,
+                        "skipped": dict(summary.skipped),
+                        "labels": {t: dict(c) for t, c in summary.labels.items()},
+                    },
+                }
+                temporary_state = checkpoint_path.with_suffix(".tmp")
+                temporary_state.write_text(json.dumps(state))
+                os.replace(temporary_state, checkpoint_path)
+            if bar is not None:
+                bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
+        if out_stream is not None:
+            out_stream.flush()
+            out_stream.detach()
+
+    if not to_stdout:
+        parts = sorted(parts_dir.glob(f"part-*.{out_fmt}"))
+        if not parts:
+            shutil.rmtree(parts_dir, ignore_errors=True)
+            checkpoint_path.unlink(missing_ok=True)
+            raise DataError(f"{input_path} holds no rows; nothing was written")
+        temporary_out = Path(f"{output_path}.tmp")
+        _join_parts(parts, temporary_out, out_fmt, compress=output_path.lower().endswith(".gz"))
+        os.replace(temporary_out, output_path)
+        shutil.rmtree(parts_dir, ignore_errors=True)
+        checkpoint_path.unlink(missing_ok=True)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _write_stream(
+    stream: io.TextIOBase, writer: _PartWriter, rows: list[dict[str, Any]], header: bool
+) -> None:
+    if writer.fmt == "csv":
+        out = csv.writer(stream)
+        if header:
+            out.writerow(writer.columns)
+        for row in rows:
+            out.writerow([_csv_value(row[c]) for c in writer.columns])
+    else:
+        for row in rows:
+            stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+    stream.flush()
