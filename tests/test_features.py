@@ -31,7 +31,7 @@ def test_accented_and_unaccented_texts_share_the_stripped_view():
 def test_each_view_is_unit_length():
     fe = fitted()
     X = fe.transform(["Gọi tổng đài không được, mạng yếu"]).toarray()[0]
-    for view in range(4):
+    for view in range(5):
         block = X[fe.view_of_column_ == view]
         assert block.any() and np.isclose(np.linalg.norm(block), 1.0)
 
@@ -82,3 +82,21 @@ def test_very_long_text_is_cut_to_the_documented_limit():
 def test_bad_parameters_are_named(params, message):
     with pytest.raises(ParameterError, match=message):
         FeatureExtractor(**params).fit(TEXTS)
+
+
+def test_concepts_meet_across_wordings_and_missing_diacritics():
+    fe = fitted()
+    for text in ("mất tín hiệu cả ngày", "song yeu qua", "SÓNG YẾU"):
+        assert "k|network" in fe.analyze(text).features, text
+    assert "k|network" not in fe.analyze("cảm ơn nhân viên").features
+
+
+def test_concept_phrase_may_belong_to_several_concepts():
+    fe = fitted()
+    features = fe.analyze("hết dung lượng rồi").features
+    assert {"k|promotion", "k|mobile_data"} <= set(features)
+
+
+def test_concepts_can_be_turned_off():
+    fe = fitted(concepts=False)
+    assert not any(f.startswith("k|") for f in fe.analyze("sóng yếu").features)

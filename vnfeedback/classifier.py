@@ -127,7 +127,7 @@ class FeedbackClassifier:
         The column holding the comment.
     tokenizer : {"syllable", "underthesea"}
         Fast syllable n-grams (default) or underthesea word segmentation.
-    word_ngrams, stripped_ngrams, char_ngrams, negation, min_df, max_features, abbreviations
+    word_ngrams, stripped_ngrams, char_ngrams, negation, concepts, min_df, max_features, abbreviations
         Feature options, see ``vnfeedback.features.FeatureExtractor``.
     C_grid : tuple of float
         Regularisation strengths tried by cross-validation.
@@ -162,6 +162,7 @@ class FeedbackClassifier:
         stripped_ngrams: tuple[int, int] = (1, 2),
         char_ngrams: tuple[int, int] = (2, 5),
         negation: bool = True,
+        concepts: bool = True,
         min_df: int = 2,
         max_features: int | None = None,
         abbreviations: Mapping[str, str] | None = None,
@@ -181,6 +182,7 @@ class FeedbackClassifier:
         self.stripped_ngrams = stripped_ngrams
         self.char_ngrams = char_ngrams
         self.negation = negation
+        self.concepts = concepts
         self.min_df = min_df
         self.max_features = max_features
         self.abbreviations = abbreviations
@@ -233,6 +235,7 @@ class FeedbackClassifier:
             "stripped_ngrams": tuple(self.stripped_ngrams),
             "char_ngrams": tuple(self.char_ngrams),
             "negation": self.negation,
+            "concepts": self.concepts,
             "min_df": self.min_df,
             "max_features": self.max_features,
             "abbreviations": self.abbreviations,

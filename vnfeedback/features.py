@@ -6,6 +6,8 @@ Views (each an independent block of columns, L2-normalised on its own, as in a F
 ``s``  syllable n-grams of the accent-stripped text, where "mang yeu qua" meets "mạng yếu quá"
 ``c``  character n-grams inside accent-stripped syllables (``char_wb``-style), robust to typos
 ``n``  negated tokens (``neg_mạng``) from ``tokenize.mark_negation``
+``k``  telecom concepts (``resources/concepts.tsv``): "mất tín hiệu" and "sóng yếu" both give
+       ``k|network``, so a wording rare in training still meets the common ones
 
 The extractor follows scikit-learn's conventions (parameters in ``__init__``, learned state ending in
 ``_``) but is self-contained: it computes everything with numpy/scipy, so a saved vocabulary and idf
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -29,7 +32,13 @@ from .tokenize import drop_boundaries, mark_negation, segment, syllables
 __all__ = ["FeatureExtractor", "VIEW_NAMES", "Analysis"]
 
 #: View code -> readable name, in column order.
-VIEW_NAMES = {"w": "words", "s": "accent-stripped syllables", "c": "characters", "n": "negated words"}
+VIEW_NAMES = {
+    "w": "words",
+    "s": "accent-stripped syllables",
+    "c": "characters",
+    "n": "negated words",
+    "k": "concepts",
+}
 TOKENIZERS = ("syllable", "underthesea")
 
 # A comment longer than this is cut before analysis (a documented fallback: no comment is that
@@ -54,6 +63,33 @@ def _char_grams(token: str, low: int, high: int) -> tuple[str, ...]:
             break
         grams.extend("c|" + padded[i : i + n] for i in range(len(padded) - n + 1))
     return tuple(grams)
+
+
+@functools.cache
+def _concept_table() -> dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]]:
+    """First syllable -> [(phrase syllables, concepts)], longest phrases first."""
+    from importlib import resources
+
+    phrases: dict[tuple[str, ...], set[str]] = {}
+    text = resources.files("vnfeedback.resources").joinpath("concepts.tsv").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            phrase, concept = line.split("\t")
+            phrases.setdefault(tuple(phrase.split()), set()).add(concept)
+    table: dict[str, list] = {}
+    for phrase, concepts in sorted(phrases.items(), key=lambda p: -len(p[0])):
+        table.setdefault(phrase[0], []).append((phrase, tuple(sorted(concepts))))
+    return table
+
+
+def _concepts(tokens: Sequence[str]) -> list[str]:
+    table = _concept_table()
+    found = []
+    for i, token in enumerate(tokens):
+        for phrase, concepts in table.get(token, ()):
+            if tuple(tokens[i : i + len(phrase)]) == phrase:
+                found.extend("k|" + c for c in concepts)
+    return found
 
 
 def _ngrams(prefix: str, tokens: Sequence[str], low: int, high: int) -> list[str]:
@@ -90,6 +126,8 @@ class FeatureExtractor:
         n-gram ranges of the ``w``, ``s`` and ``c`` views; ``(0, 0)`` turns a view off.
     negation : bool
         Add the ``n`` view of negated tokens.
+    concepts : bool
+        Add the ``k`` view of telecom concepts.
     min_df : int
         Keep features seen in at least this many training texts.
     max_features : int or None
@@ -106,6 +144,7 @@ class FeatureExtractor:
         stripped_ngrams: tuple[int, int] = (1, 2),
         char_ngrams: tuple[int, int] = (2, 5),
         negation: bool = True,
+        concepts: bool = True,
         min_df: int = 2,
         max_features: int | None = None,
         abbreviations: Mapping[str, str] | None = None,
@@ -115,6 +154,7 @@ class FeatureExtractor:
         self.stripped_ngrams = stripped_ngrams
         self.char_ngrams = char_ngrams
         self.negation = negation
+        self.concepts = concepts
         self.min_df = min_df
         self.max_features = max_features
         self.abbreviations = abbreviations
@@ -129,6 +169,7 @@ class FeatureExtractor:
             "stripped_ngrams": list(self.stripped_ngrams),
             "char_ngrams": list(self.char_ngrams),
             "negation": bool(self.negation),
+            "concepts": bool(self.concepts),
             "min_df": int(self.min_df),
             "max_features": self.max_features,
             "abbreviations": dict(self.abbreviations or {}),
@@ -163,6 +204,8 @@ class FeatureExtractor:
         if self._word[1]:
             features += _ngrams("w|", kept, max(self._word[0], 1), self._word[1])
         stripped = [strip_accents(t) for t in drop_boundaries(base)]
+        if self.concepts:
+            features += _concepts(stripped)
         if self._stripped[1]:
             features += _ngrams("s|", stripped, max(self._stripped[0], 1), self._stripped[1])
         if self._chars[1]:
@@ -257,10 +300,7 @@ class FeatureExtractor:
 
 
 def _count(features: list[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for feature in features:
-        counts[feature] = counts.get(feature, 0) + 1
-    return counts
+    return Counter(features)  # counts in C: the hot loop of prediction
 
 
 def _normalize_views(matrix: sp.csr_matrix, view_of_column: np.ndarray, n_views: int) -> sp.csr_matrix:

@@ -263,6 +263,7 @@ def load_model(path: str | os.PathLike) -> Any:
             stripped_ngrams=tuple(feature_params.get("stripped_ngrams", (1, 2))),
             char_ngrams=tuple(feature_params.get("char_ngrams", (2, 5))),
             negation=bool(feature_params.get("negation", True)),
+            concepts=bool(feature_params.get("concepts", False)),
             min_df=feature_params.get("min_df", 2),
             max_features=feature_params.get("max_features"),
             abbreviations=feature_params.get("abbreviations") or None,
