@@ -112,7 +112,14 @@ def test_explain_returns_readable_ngrams_with_signed_weights(tiny_model):
     assert all({"feature", "view", "weight"} <= set(i) for i in items)
     weights = [abs(i["weight"]) for i in items]
     assert weights == sorted(weights, reverse=True)
-    assert any(i["feature"] == "mạng" for i in items)
+    assert not any("|" in i["feature"] for i in items)  # readable, without the view prefix
+    assert {i["view"] for i in items} <= {
+        "words",
+        "accent-stripped syllables",
+        "characters",
+        "negated words",
+        "concepts",
+    }
 
 
 def test_explain_rejects_unknown_task_and_label(tiny_model):
@@ -285,3 +292,19 @@ def test_label_rules_keep_tasks_consistent(small_rows, tmp_path):
 def test_bad_label_rules_are_named(small_rows, rules, message):
     with pytest.raises(ParameterError, match=message):
         vnfeedback.train(small_rows, tasks=TASKS, n_folds=2, label_rules=rules)
+
+
+@pytest.mark.parametrize(
+    ("feature", "readable"),
+    [
+        ("w|mạng yếu", "mạng yếu"),
+        ("s|mang yeu", "mang yeu"),
+        ("c| mang", "…mang…"),
+        ("n|neg_mạng", "neg_mạng"),
+        ("k|network", "concept: network"),
+    ],
+)
+def test_explained_features_read_as_words(feature, readable):
+    from vnfeedback.classifier import _readable
+
+    assert _readable(feature) == readable

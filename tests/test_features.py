@@ -100,3 +100,13 @@ def test_concept_phrase_may_belong_to_several_concepts():
 def test_concepts_can_be_turned_off():
     fe = fitted(concepts=False)
     assert not any(f.startswith("k|") for f in fe.analyze("sóng yếu").features)
+
+
+def test_fast_prediction_path_equals_the_plain_transform():
+    fe = FeatureExtractor(min_df=1)
+    trained = fe.fit_transform(TEXTS)
+    fast, flags = fe.transform_flagged([*TEXTS, "😡", "mạng yếu mới"])
+    plain = fe.transform([*TEXTS, "😡", "mạng yếu mới"])
+    assert (fast != plain).nnz == 0 and np.array_equal(fast.data, plain.data)
+    assert (fast[: len(TEXTS)] != trained).nnz == 0
+    assert flags == [True] * len(TEXTS) + [False, True]

@@ -555,12 +555,11 @@ class FeedbackClassifier:
 
     def _predict_batch(self, texts: list[str]) -> list[Prediction]:
         unique = list(dict.fromkeys(texts))
-        analyses = [self.features_.analyze(t) for t in unique]
-        X = self.features_.transform_analyses(analyses)
+        X, has_words = self.features_.transform_flagged(unique)
         probas = {task: model.proba(X) for task, model in self.models_.items()}
         by_text = {}
-        for row, (text, analysis) in enumerate(zip(unique, analyses, strict=False)):
-            by_text[text] = self._prediction(row, probas, analysis.has_words)
+        for row, (text, wordy) in enumerate(zip(unique, has_words, strict=True)):
+            by_text[text] = self._prediction(row, probas, wordy)
         return [by_text[t] for t in texts]
 
     def _prediction(self, row: int, probas: dict[str, np.ndarray], has_words: bool) -> Prediction:
@@ -643,7 +642,7 @@ class FeedbackClassifier:
         out = []
         for i in order:
             name = names[row.indices[i]]
-            readable = name[2:].strip() if name[0] != "c" else f"…{name[2:]}…".replace(" ", "")
+            readable = _readable(name)
             out.append(
                 {
                     "feature": readable,
@@ -681,3 +680,13 @@ def _plain_rules(rules: Mapping | None) -> dict | None:
         target: {kind: {task: list(values) for task, values in when.items()} for kind, when in rule.items()}
         for target, rule in rules.items()
     }
+
+
+def _readable(feature: str) -> str:
+    """A feature name as a person reads it: 'w|mạng yếu' -> 'mạng yếu', 'c| mang' -> '…mang…'."""
+    view, text = feature[0], feature[2:]
+    if view == "c":
+        return f"…{text.strip()}…"
+    if view == "k":
+        return f"concept: {text}"
+    return text

@@ -194,8 +194,9 @@ class FeatureExtractor:
 
     # --- analysis -------------------------------------------------------------------------------
 
-    def analyze(self, text: str) -> Analysis:
-        """The feature strings of one text (before vocabulary lookup), with their view prefix."""
+    def _read(self, text: str) -> tuple[list[str], list[str], bool]:
+        """Features other than character n-grams, the tokens whose character n-grams count, and
+        whether the text has any word (not only placeholders, ``?`` and ``!``)."""
         normalized = normalize(text[:MAX_TEXT_CHARS], abbreviations=self._table)
         base = syllables(normalized)
         words = segment(normalized) if self.tokenizer == "underthesea" else base
@@ -208,15 +209,47 @@ class FeatureExtractor:
             features += _concepts(stripped)
         if self._stripped[1]:
             features += _ngrams("s|", stripped, max(self._stripped[0], 1), self._stripped[1])
-        if self._chars[1]:
-            low, high = max(self._chars[0], 1), self._chars[1]
-            for token in stripped:
-                if not token.startswith("xx") and token not in "?!":
-                    features.extend(_char_grams(token, low, high))
         if self.negation:
             features += ["n|" + t for t in mark_negation(words)]
-        has_words = any(not t.startswith("xx") and t not in "?!" for t in stripped)
+        wordy = [t for t in stripped if not t.startswith("xx") and t not in ("?", "!")]
+        return features, (wordy if self._chars[1] else []), bool(wordy)
+
+    def analyze(self, text: str) -> Analysis:
+        """The feature strings of one text (before vocabulary lookup), with their view prefix."""
+        features, char_tokens, has_words = self._read(text)
+        low, high = max(self._chars[0], 1), self._chars[1]
+        for token in char_tokens:
+            features.extend(_char_grams(token, low, high))
         return Analysis(features, has_words)
+
+    def transform_flagged(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, list[bool]]:
+        """The feature matrix of ``texts`` and, per text, whether it has any word.
+
+        The fast path of prediction: each syllable's character n-grams are looked up once per
+        process and kept as column numbers; the result equals ``transform`` exactly.
+        """
+        vocabulary, cache = self.vocabulary_, self._char_columns
+        low, high = max(self._chars[0], 1), self._chars[1]
+        rows, columns, flags = [], [], []
+        for row, text in enumerate(texts):
+            features, char_tokens, has_words = self._read(text)
+            found = [j for j in map(vocabulary.get, features) if j is not None]
+            for token in char_tokens:
+                known = cache.get(token)
+                if known is None:
+                    known = cache[token] = [
+                        j for j in map(vocabulary.get, _char_grams(token, low, high)) if j is not None
+                    ]
+                found += known
+            columns += found
+            rows += [row] * len(found)
+            flags.append(has_words)
+        counts = sp.csr_matrix(
+            (np.ones(len(columns)), (np.asarray(rows, dtype=np.int64), np.asarray(columns, dtype=np.int64))),
+            shape=(len(flags), len(self.feature_names_)),
+        )
+        counts.sum_duplicates()
+        return self._weigh(counts), flags
 
     # --- fit / transform ------------------------------------------------------------------------
 
@@ -256,10 +289,6 @@ class FeatureExtractor:
         """The feature matrix of ``texts`` (one row each), with the learned vocabulary."""
         return self._matrix(_count(self.analyze(t).features) for t in texts)
 
-    def transform_analyses(self, analyses: Iterable[Analysis]) -> sp.csr_matrix:
-        """The feature matrix of texts already read by ``analyze``."""
-        return self._matrix(_count(a.features) for a in analyses)
-
     def restore(self, feature_names: list[str], idf: np.ndarray) -> FeatureExtractor:
         """Set the learned state from a saved vocabulary and idf (used by ``load``)."""
         self._validate()
@@ -270,6 +299,7 @@ class FeatureExtractor:
         return self
 
     def _set_views(self) -> None:
+        self._char_columns: dict[str, list[int]] = {}  # syllable -> its character n-gram columns
         order = {code: i for i, code in enumerate(VIEW_NAMES)}
         self.view_of_column_ = np.fromiter(
             (order[name[0]] for name in self.feature_names_),
@@ -288,15 +318,21 @@ class FeatureExtractor:
                     data.append(count)
             indptr.append(len(indices))
         n_rows = len(indptr) - 1
-        values = np.asarray(data, dtype=np.float64)
-        columns = np.asarray(indices, dtype=np.int64)
-        values = (1.0 + np.log(values)) * self.idf_[columns] if len(values) else values
-        matrix = sp.csr_matrix(
-            (values, columns, np.asarray(indptr, dtype=np.int64)),
+        counts = sp.csr_matrix(
+            (
+                np.asarray(data, dtype=np.float64),
+                np.asarray(indices, dtype=np.int64),
+                np.asarray(indptr, dtype=np.int64),
+            ),
             shape=(n_rows, len(self.feature_names_)),
         )
-        matrix.sort_indices()
-        return _normalize_views(matrix, self.view_of_column_, len(VIEW_NAMES))
+        counts.sort_indices()
+        return self._weigh(counts)
+
+    def _weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        """Raw counts -> sublinear tf x idf, each view L2-normalised."""
+        counts.data = (1.0 + np.log(counts.data)) * self.idf_[counts.indices]
+        return _normalize_views(counts, self.view_of_column_, len(VIEW_NAMES))
 
 
 def _count(features: list[str]) -> dict[str, int]:
