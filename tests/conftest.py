@@ -10,6 +10,7 @@ import pytest
 
 import vnfeedback
 
+ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 TASKS = {"complaint_type": "multilabel", "product_area": "single", "intent": "single"}
 
