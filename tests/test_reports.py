@@ -8,11 +8,11 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from vnfeedback import ParameterError  # noqa: E402
-from vnfeedback.cli import main  # noqa: E402
-from vnfeedback.reports import evaluation_report, expected_calibration_error  # noqa: E402
+from vnfeedback import ParameterError
+from vnfeedback.cli import main
+from vnfeedback.reports import evaluation_report, expected_calibration_error
 
-from .conftest import ROOT  # noqa: E402
+from .conftest import ROOT
 
 CORPUS = ROOT / "data" / "telecom" / "train.jsonl"
 
@@ -36,7 +36,9 @@ def test_report_embeds_every_figure_and_writes_json(tiny_model, small_rows, tmp_
     assert saved["tasks"]["intent"]["macro_f1"] == report["tasks"]["intent"]["macro_f1"]
     assert 0 <= saved["tasks"]["complaint_type"]["ece"] <= 1
     curve = saved["coverage_precision"]
-    assert curve["coverage"][-1] == 1.0 and curve["precision"][-1] == pytest.approx(curve["all_correct_share"])
+    assert curve["coverage"][-1] == 1.0 and curve["precision"][-1] == pytest.approx(
+        curve["all_correct_share"]
+    )
 
 
 def test_confused_pairs_come_with_real_examples(tiny_model, small_rows, tmp_path):
@@ -77,8 +79,18 @@ def test_cli_writes_the_report(tiny_model_dir, tmp_path, capsys):
     from pathlib import Path
 
     data = Path(__file__).parent / "fixtures" / "feedback_small.jsonl"
-    code = main(["evaluate", str(data), "--model", str(tiny_model_dir), "--report", str(tmp_path / "r.html"),
-                 "--baseline", str(tiny_model_dir)])
+    code = main(
+        [
+            "evaluate",
+            str(data),
+            "--model",
+            str(tiny_model_dir),
+            "--report",
+            str(tmp_path / "r.html"),
+            "--baseline",
+            str(tiny_model_dir),
+        ]
+    )
     assert code == 0
     assert (tmp_path / "r.html").exists() and (tmp_path / "r.json").exists()
     assert "do not promote" in capsys.readouterr().out

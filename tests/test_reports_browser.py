@@ -15,8 +15,16 @@ if os.environ.get("VNFEEDBACK_REQUIRE_BROWSER") != "1":
 
 pytestmark = pytest.mark.slow
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def look_at(path, screenshot=None):
@@ -31,8 +39,10 @@ def look_at(path, screenshot=None):
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(path.resolve().as_uri(), wait_until="load")
         images = page.evaluate("() => document.images.length")
-        broken = page.evaluate("() => Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
-                               ".map(i => i.alt || i.src.slice(0, 40))")
+        broken = page.evaluate(
+            "() => Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
+            ".map(i => i.alt || i.src.slice(0, 40))"
+        )
         if screenshot:
             page.screenshot(path=str(screenshot), full_page=True)
         browser.close()
@@ -41,8 +51,11 @@ def look_at(path, screenshot=None):
 
 def test_the_checker_sees_a_broken_image_and_a_script_error(tmp_path):
     page = tmp_path / "bad.html"
-    page.write_text("<!doctype html><html><body><img alt='bad' src='data:image/png;base64,AAAA'>"
-                    "<script>undefinedFunction()</script></body></html>", encoding="utf-8")
+    page.write_text(
+        "<!doctype html><html><body><img alt='bad' src='data:image/png;base64,AAAA'>"
+        "<script>undefinedFunction()</script></body></html>",
+        encoding="utf-8",
+    )
     images, broken, errors = look_at(page)
     assert images == 1 and broken == ["bad"] and errors
 

@@ -86,8 +86,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the full metrics as JSON")
     p.add_argument("--report", default=None, metavar="HTML", help="write an HTML report (and its .json)")
     p.add_argument("--baseline", default=None, metavar="DIR", help="a second model to compare against")
-    p.add_argument("--cv", type=int, default=None, metavar="K",
-                   help="cross-validate the model's recipe on DATA (training data) instead of scoring it")
+    p.add_argument(
+        "--cv",
+        type=int,
+        default=None,
+        metavar="K",
+        help="cross-validate the model's recipe on DATA (training data) instead of scoring it",
+    )
     p.set_defaults(run=_evaluate)
 
     p = sub.add_parser("explain", help="the n-grams behind a text's labels")
@@ -192,11 +197,17 @@ def _evaluate(args: argparse.Namespace) -> int:
         baseline = vnfeedback.load(args.baseline) if args.baseline else None
         output = args.report or "report.html"
         report = evaluation_report(model, args.data, output, baseline=baseline, cv=args.cv)
-        print(_metrics_table(report["tasks"], f"{report['n']} rows" + (f", {args.cv}-fold CV" if args.cv else "")))
+        print(
+            _metrics_table(
+                report["tasks"], f"{report['n']} rows" + (f", {args.cv}-fold CV" if args.cv else "")
+            )
+        )
         if "verdict" in report:
             verdict = report["verdict"]
-            print(("promote: " if verdict["promote"] else "do not promote: ")
-                  + f"better on {verdict['better_tasks']} task(s), worse on {verdict['worse_tasks']}")
+            print(
+                ("promote: " if verdict["promote"] else "do not promote: ")
+                + f"better on {verdict['better_tasks']} task(s), worse on {verdict['worse_tasks']}"
+            )
         print(f"report: {output} (metrics: {Path(output).with_suffix('.json')})", file=sys.stderr)
         return 0
     report = model.evaluate(args.data)

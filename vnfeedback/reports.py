@@ -46,7 +46,9 @@ __all__ = ["evaluation_report", "expected_calibration_error"]
 BINS = 10
 
 
-def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = BINS) -> tuple[float, list]:
+def expected_calibration_error(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = BINS
+) -> tuple[float, list]:
     """ECE over equal-width bins, and the (mean confidence, accuracy, count) of each non-empty bin.
 
     Example
@@ -61,7 +63,11 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
     for b in range(bins):
         mask = index == b
         if mask.any():
-            mean_conf, accuracy, count = float(confidence[mask].mean()), float(correct[mask].mean()), int(mask.sum())
+            mean_conf, accuracy, count = (
+                float(confidence[mask].mean()),
+                float(correct[mask].mean()),
+                int(mask.sum()),
+            )
             table.append((mean_conf, accuracy, count))
             gap += count * abs(mean_conf - accuracy)
     return (gap / len(confidence) if len(confidence) else 0.0), table
@@ -106,14 +112,18 @@ def _targets(model, rows: list[dict]) -> dict[str, np.ndarray]:
                         y[i, index[label]] = 1
             targets[task] = y
     if not targets:
-        raise DataError(f"none of the model's tasks {list(model.models_)} is a column of the data ({sorted(rows[0])})")
+        raise DataError(
+            f"none of the model's tasks {list(model.models_)} is a column of the data ({sorted(rows[0])})"
+        )
     return targets
 
 
 def _probabilities(model, texts: list[str]) -> tuple[dict[str, np.ndarray], list]:
     predictions = model.predict_many(texts)
-    probas = {task: np.array([[p.scores[task][label] for label in m.labels] for p in predictions])
-              for task, m in model.models_.items()}
+    probas = {
+        task: np.array([[p.scores[task][label] for label in m.labels] for p in predictions])
+        for task, m in model.models_.items()
+    }
     return probas, predictions
 
 
@@ -125,8 +135,13 @@ def _cross_validated(model, rows: list[dict], texts: list[str], folds: int):
 
     tasks = model.tasks
     keys = []
-    counts = Counter(label for r in rows for t, k in tasks.items() if k == "multilabel"
-                     for label in parse_multilabel(r.get(t)))
+    counts = Counter(
+        label
+        for r in rows
+        for t, k in tasks.items()
+        if k == "multilabel"
+        for label in parse_multilabel(r.get(t))
+    )
     for r in rows:
         parts = [str(r.get(t)) for t, k in tasks.items() if k == "single"]
         multi = [label for t, k in tasks.items() if k == "multilabel" for label in parse_multilabel(r.get(t))]
@@ -145,7 +160,9 @@ def _cross_validated(model, rows: list[dict], texts: list[str], folds: int):
         fold_probas, fold_predictions = _probabilities(fold_model, [texts[i] for i in test])
         for task in probas:
             labels = fold_model.models_[task].labels
-            columns = [labels.index(label) if label in labels else None for label in model.models_[task].labels]
+            columns = [
+                labels.index(label) if label in labels else None for label in model.models_[task].labels
+            ]
             for out_col, in_col in enumerate(columns):
                 if in_col is not None:
                     probas[task][test, out_col] = fold_probas[task][:, in_col]
@@ -157,8 +174,11 @@ def _cross_validated(model, rows: list[dict], texts: list[str], folds: int):
 def _analyse(model, rows: list[dict], texts: list[str], cv: int | None) -> dict[str, Any]:
     targets = _targets(model, rows)
     probas, predictions = _cross_validated(model, rows, texts, cv) if cv else _probabilities(model, texts)
-    result: dict[str, Any] = {"n": len(rows), "tasks": {}, "needs_review_share": float(np.mean(
-        [p.needs_review for p in predictions]))}
+    result: dict[str, Any] = {
+        "n": len(rows),
+        "tasks": {},
+        "needs_review_share": float(np.mean([p.needs_review for p in predictions])),
+    }
     correct_all = np.ones(len(rows), dtype=bool)
     confidence_all = np.ones(len(rows))
     for task, y in targets.items():
@@ -170,12 +190,20 @@ def _analyse(model, rows: list[dict], texts: list[str], cv: int | None) -> dict[
             confidence = p.max(axis=1)
             correct = predicted == y
             ece, bins = expected_calibration_error(confidence, correct)
-            confusions = Counter((int(a), int(b)) for a, b in zip(y, predicted, strict=True) if a != b and a >= 0)
+            confusions = Counter(
+                (int(a), int(b)) for a, b in zip(y, predicted, strict=True) if a != b and a >= 0
+            )
             pairs = []
             for (a, b), n in confusions.most_common(5):
                 examples = [texts[i] for i in np.where((y == a) & (predicted == b))[0][:3]]
-                pairs.append({"true": task_model.labels[a], "predicted": task_model.labels[b], "count": n,
-                              "examples": examples})
+                pairs.append(
+                    {
+                        "true": task_model.labels[a],
+                        "predicted": task_model.labels[b],
+                        "count": n,
+                        "examples": examples,
+                    }
+                )
         else:
             chosen = p >= task_model.thresholds
             correct = (chosen == y.astype(bool)).all(axis=1)
@@ -189,11 +217,19 @@ def _analyse(model, rows: list[dict], texts: list[str], cv: int | None) -> dict[
                         missed[(int(a), int(b))] += 1
             pairs = []
             for (a, b), n in missed.most_common(5):
-                rows_ = [i for i in np.where(~correct)[0] if y[i, a] and not chosen[i, a]
-                         and (b == -1 or (chosen[i, b] and not y[i, b]))][:3]
-                pairs.append({"true": task_model.labels[a],
-                              "predicted": task_model.labels[b] if b >= 0 else "(nothing)", "count": n,
-                              "examples": [texts[i] for i in rows_]})
+                rows_ = [
+                    i
+                    for i in np.where(~correct)[0]
+                    if y[i, a] and not chosen[i, a] and (b == -1 or (chosen[i, b] and not y[i, b]))
+                ][:3]
+                pairs.append(
+                    {
+                        "true": task_model.labels[a],
+                        "predicted": task_model.labels[b] if b >= 0 else "(nothing)",
+                        "count": n,
+                        "examples": [texts[i] for i in rows_],
+                    }
+                )
         metrics["ece"] = round(float(ece), 4)
         metrics["reliability"] = [[round(c, 4), round(a, 4), n] for c, a, n in bins]
         metrics["confused_pairs"] = pairs
@@ -207,10 +243,13 @@ def _analyse(model, rows: list[dict], texts: list[str], cv: int | None) -> dict[
         coverage.append(k / 20)
         precision.append(float(correct_all[top].mean()))
     kept = np.array([not p.needs_review for p in predictions])
-    result["coverage_precision"] = {"coverage": coverage, "precision": precision,
-                                    "rule_coverage": float(kept.mean()),
-                                    "rule_precision": float(correct_all[kept].mean()) if kept.any() else None,
-                                    "all_correct_share": float(correct_all.mean())}
+    result["coverage_precision"] = {
+        "coverage": coverage,
+        "precision": precision,
+        "rule_coverage": float(kept.mean()),
+        "rule_precision": float(correct_all[kept].mean()) if kept.any() else None,
+        "all_correct_share": float(correct_all.mean()),
+    }
     return result
 
 
@@ -225,8 +264,15 @@ def _confusion_figure(plt, metrics: dict, title: str) -> str:
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     for (i, j), value in np.ndenumerate(matrix):
-        ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
-                color="white" if value > matrix.max() / 2 else "black")
+        ax.text(
+            j,
+            i,
+            str(value),
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if value > matrix.max() / 2 else "black",
+        )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=10)
@@ -252,7 +298,7 @@ def _reliability_figure(plt, metrics: dict, title: str) -> str:
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=1)
     if metrics["reliability"]:
-        conf, acc, count = zip(*metrics["reliability"], strict=True)
+        conf, acc, _count = zip(*metrics["reliability"], strict=True)
         ax.plot(conf, acc, "o-", color="#2b6cb0")
         for c, a, n in metrics["reliability"]:
             ax.annotate(str(n), (c, a), fontsize=6, xytext=(3, -8), textcoords="offset points")
@@ -268,8 +314,13 @@ def _coverage_figure(plt, curve: dict) -> str:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(curve["coverage"], curve["precision"], "-", color="#2b6cb0", label="most confident first")
     if curve["rule_precision"] is not None:
-        ax.plot([curve["rule_coverage"]], [curve["rule_precision"]], "o", color="#d9822b",
-                label="needs-review rule: the rows it lets through")
+        ax.plot(
+            [curve["rule_coverage"]],
+            [curve["rule_precision"]],
+            "o",
+            color="#d9822b",
+            label="needs-review rule: the rows it lets through",
+        )
     ax.set_xlabel("coverage (share of rows accepted without review)")
     ax.set_ylabel("share fully correct")
     ax.set_ylim(0, 1.02)
@@ -342,11 +393,18 @@ def evaluation_report(
         if not isinstance(value, str):
             raise DataError(f"row {i}: {column!r} is {type(value).__name__}, not text; drop or fill it")
         texts.append(value)
-    report = {"title": title, "model": model.card.get("name"), "cv_folds": cv, **_analyse(model, rows, texts, cv)}
-    sections = [f"<h1>{html.escape(title)}</h1>",
-                f"<p class='note'>Model <b>{html.escape(str(report['model']))}</b> on {report['n']:,} labelled "
-                f"comments{f', {cv}-fold cross-validation of its recipe' if cv else ''}. Needs review: "
-                f"{report['needs_review_share']:.1%}.</p>"]
+    report = {
+        "title": title,
+        "model": model.card.get("name"),
+        "cv_folds": cv,
+        **_analyse(model, rows, texts, cv),
+    }
+    sections = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p class='note'>Model <b>{html.escape(str(report['model']))}</b> on {report['n']:,} labelled "
+        f"comments{f', {cv}-fold cross-validation of its recipe' if cv else ''}. Needs review: "
+        f"{report['needs_review_share']:.1%}.</p>",
+    ]
     summary = []
     for task, m in report["tasks"].items():
         other = f"accuracy {m['accuracy']:.3f}" if m["kind"] == "single" else f"micro-F1 {m['micro_f1']:.3f}"
@@ -366,38 +424,66 @@ def evaluation_report(
             comparison.append([task, f"{theirs:.3f}", f"{ours:.3f}", f"{ours - theirs:+.3f}"])
         promote = better > 0 and worse == 0
         report["verdict"] = {"promote": promote, "better_tasks": better, "worse_tasks": worse}
-        verdict = ("<p class='win'>Promote: at least as good on every task and better on "
-                   f"{better}.</p>" if promote else
-                   f"<p class='lose'>Do not promote: worse on {worse} task(s), better on {better}.</p>")
-        sections.append("<h2>Against the baseline</h2>" + _table(["task", "baseline macro-F1", "this model", "change"],
-                                                                  comparison) + verdict)
+        verdict = (
+            f"<p class='win'>Promote: at least as good on every task and better on {better}.</p>"
+            if promote
+            else f"<p class='lose'>Do not promote: worse on {worse} task(s), better on {better}.</p>"
+        )
+        sections.append(
+            "<h2>Against the baseline</h2>"
+            + _table(["task", "baseline macro-F1", "this model", "change"], comparison)
+            + verdict
+        )
 
-    sections.append("<h2>Coverage against precision</h2><div class='figs'><img alt='coverage against precision' "
-                    f"src='{_coverage_figure(plt, report['coverage_precision'])}'></div>")
+    sections.append(
+        "<h2>Coverage against precision</h2><div class='figs'><img alt='coverage against precision' "
+        f"src='{_coverage_figure(plt, report['coverage_precision'])}'></div>"
+    )
     curve = report["coverage_precision"]
     if curve["rule_precision"] is not None:
-        sections.append(f"<p class='note'>The needs-review rule lets {curve['rule_coverage']:.1%} of rows through "
-                        f"without review; {curve['rule_precision']:.1%} of those are right on every task "
-                        f"(all rows: {curve['all_correct_share']:.1%}).</p>")
+        sections.append(
+            f"<p class='note'>The needs-review rule lets {curve['rule_coverage']:.1%} of rows through "
+            f"without review; {curve['rule_precision']:.1%} of those are right on every task "
+            f"(all rows: {curve['all_correct_share']:.1%}).</p>"
+        )
     for task, m in report["tasks"].items():
         figures = [_reliability_figure(plt, m, f"{task}: reliability")]
         if m["kind"] == "single":
             figures.insert(0, _confusion_figure(plt, m, f"{task}: confusion"))
         else:
             figures.insert(0, _errors_figure(plt, m, f"{task}: errors per label"))
-        labels = [[label, v["precision"], v["recall"], v["f1"], v["support"], v["false_positives"],
-                   v["false_negatives"]] for label, v in m["per_label"].items()]
+        labels = [
+            [
+                label,
+                v["precision"],
+                v["recall"],
+                v["f1"],
+                v["support"],
+                v["false_positives"],
+                v["false_negatives"],
+            ]
+            for label, v in m["per_label"].items()
+        ]
         pairs = "".join(
             f"<p><b>{html.escape(p['true'])}</b> taken for <b>{html.escape(p['predicted'])}</b> ({p['count']}×)</p>"
             + "".join(f"<blockquote>{html.escape(t[:300])}</blockquote>" for t in p["examples"])
-            for p in m["confused_pairs"])
+            for p in m["confused_pairs"]
+        )
         sections.append(
             f"<h2>{html.escape(task)}</h2><div class='figs'>"
-            + "".join(f"<img alt='{html.escape(task)} figure' src='{uri}'>" for uri in figures) + "</div>"
-            + _table(["label", "precision", "recall", "F1", "support", "false positives", "false negatives"], labels)
-            + "<h3>Most confused</h3>" + (pairs or "<p class='note'>No errors.</p>"))
-    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>")
+            + "".join(f"<img alt='{html.escape(task)} figure' src='{uri}'>" for uri in figures)
+            + "</div>"
+            + _table(
+                ["label", "precision", "recall", "F1", "support", "false positives", "false negatives"],
+                labels,
+            )
+            + "<h3>Most confused</h3>"
+            + (pairs or "<p class='note'>No errors.</p>")
+        )
+    page = (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>"
+    )
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(path, page.encode("utf-8"))
