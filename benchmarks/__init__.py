@@ -1,0 +1,1 @@
+"""Benchmarks of vnfeedback on real public corpora: ``python -m benchmarks --help``."""
