@@ -1,5 +1,6 @@
 """The command line, through main(argv): exit codes, one-line errors, the four subcommands."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -132,3 +133,55 @@ def test_import_and_help_stay_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_report_suggest_and_audit_commands(tiny_model_dir, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from pathlib import Path
+
+    rows = archive_rows(80)
+    write_csv(tmp_path / "in.csv", rows)
+    model = ["--model", str(tiny_model_dir)]
+    assert (
+        main(["classify", str(tmp_path / "in.csv"), "-o", str(tmp_path / "c.jsonl"), "--no-progress", *model])
+        == 0
+    )
+    assert (
+        main(["report", str(tmp_path / "c.jsonl"), "-o", str(tmp_path / "t.html"), "--by", "week", *model])
+        == 0
+    )
+    assert (tmp_path / "t.html").exists() and (tmp_path / "t.json").exists()
+    assert (
+        main(
+            [
+                "suggest",
+                str(tmp_path / "in.csv"),
+                "-n",
+                "5",
+                "-o",
+                str(tmp_path / "s.csv"),
+                "--id-column",
+                "id",
+                *model,
+            ]
+        )
+        == 0
+    )
+    with open(tmp_path / "s.csv", encoding="utf-8", newline="") as handle:
+        suggested = list(csv.DictReader(handle))
+    assert 0 < len(suggested) <= 5 and suggested[0]["intent"] == ""
+    data = Path(__file__).parent / "fixtures" / "feedback_small.jsonl"
+    with pytest.warns(Warning):
+        assert (
+            main(["audit", str(data), "-o", str(tmp_path / "a.csv"), "--task", "intent:single", "--cv", "2"])
+            == 0
+        )
+    assert (tmp_path / "a.csv").exists()
+    assert "to label written" in capsys.readouterr().err
+
+
+def test_report_with_an_unknown_period_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["report", "x.jsonl", "--by", "day"])
+    assert raised.value.code == 2

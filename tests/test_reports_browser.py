@@ -68,3 +68,18 @@ def test_evaluation_report_renders_in_chromium(tiny_model, small_rows, tmp_path)
     assert images == 1 + 2 * len(tiny_model.tasks)
     assert broken == [] and errors == []
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_trend_report_renders_in_chromium(tiny_model_dir, tmp_path):
+    from pathlib import Path
+
+    import vnfeedback
+    from vnfeedback.batch import classify_file
+    from vnfeedback.trends import trend_report
+
+    archive = Path(__file__).resolve().parent.parent / "examples" / "sample_archive.csv"
+    classify_file(str(archive), str(tmp_path / "classified.jsonl"), model_dir=str(tiny_model_dir))
+    trend_report(tmp_path / "classified.jsonl", tmp_path / "trends.html", by="month",
+                 model=vnfeedback.load(tiny_model_dir))
+    images, broken, errors = look_at(tmp_path / "trends.html", tmp_path / "trends.png")
+    assert images >= 4 and broken == [] and errors == []

@@ -95,6 +95,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=_evaluate)
 
+    p = sub.add_parser("report", help="a trend report over a classified archive (HTML + JSON)")
+    p.add_argument("classified", help="a file written by vnfeedback classify")
+    p.add_argument("-o", "--output", default="trends.html")
+    p.add_argument("--date-column", default="date")
+    p.add_argument("--by", choices=["week", "month"], default="month")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--model", default=None, help="the model that classified it (for new terms)")
+    p.set_defaults(run=_report)
+
+    p = sub.add_parser("suggest", help="the comments most worth labelling next, as a CSV to fill in")
+    p.add_argument("archive")
+    p.add_argument("-n", type=int, default=200, help="how many (default 200)")
+    p.add_argument("-o", "--output", default="to_label.csv")
+    p.add_argument("--model", default=None)
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--id-column", default=None)
+    p.set_defaults(run=_suggest)
+
+    p = sub.add_parser("audit", help="likely mislabelled rows of labelled data, from out-of-fold predictions")
+    p.add_argument("data")
+    p.add_argument("-o", "--output", default="audit.csv")
+    p.add_argument("--task", action="append", default=[], metavar="NAME:KIND")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--cv", type=int, default=5)
+    p.set_defaults(run=_audit)
+
     p = sub.add_parser("explain", help="the n-grams behind a text's labels")
     p.add_argument("text")
     p.add_argument("--model", default=None)
@@ -216,6 +242,48 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         print(_metrics_table(report["tasks"], f"{report['n']} rows"))
         print(f"needs review: {report['needs_review_share']:.1%}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    import vnfeedback
+
+    from .trends import trend_report
+
+    report = trend_report(
+        args.classified,
+        args.output,
+        date_column=args.date_column,
+        by=args.by,
+        text_column=args.text_column,
+        model=vnfeedback.load(args.model),
+    )
+    print(
+        f"{len(report.get('periods', []))} period(s), {len(report.get('spikes', []))} spike(s), "
+        f"{len(report.get('new_terms', []))} new term(s)"
+    )
+    print(f"report: {args.output} (numbers: {Path(args.output).with_suffix('.json')})", file=sys.stderr)
+    return 0
+
+
+def _suggest(args: argparse.Namespace) -> int:
+    import vnfeedback
+
+    from .labelling import suggest, write_suggestions
+
+    model = vnfeedback.load(args.model)
+    rows = suggest(args.archive, model, n=args.n, text_column=args.text_column, id_column=args.id_column)
+    write_suggestions(rows, args.output, model.tasks)
+    print(f"{len(rows)} comment(s) to label written to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from .labelling import audit, write_audit
+
+    rows = audit(args.data, tasks=_parse_tasks(args.task), text_column=args.text_column, n_folds=args.cv)
+    write_audit(rows, args.output)
+    print(f"{len(rows)} likely mislabelled row(s) written to {args.output}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,417 @@
+"""Trend reports over a classified archive: periods, shares, spikes, new terms, the page and its JSON."""
+
+import csv
+import itertools
+import json
+import re
+import sys
+from datetime import date, timedelta
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from vnfeedback import DataError, ParameterError, trends
+from vnfeedback.normalize import strip_accents
+from vnfeedback.trends import EXAMPLES_PER_SPIKE, _spikes, _TermCounter, trend_report
+
+# Everyday words the stand-in model knows (as the bundled one would); anything else is "new".
+KNOWN_TEXTS = [
+    "mạng yếu quá không vào được",
+    "bị trừ tiền vô lý",
+    "gói cước đăng ký không được",
+    "wifi nhà mất kết nối",
+    "nhân viên tổng đài hỗ trợ",
+    "mãi mà gọi",
+]
+
+NETWORK = "Mạng yếu quá không vào được"
+BILLING = "Bị trừ tiền vô lý"
+PLACES = ["Cầu Giấy", "Hà Đông", "Thủ Đức", "Bình Thạnh", "Gò Vấp", "Hải Châu", "Ninh Kiều", "Long Biên"]
+TIMES = ["sáng", "trưa", "chiều", "tối", "đêm"]
+
+
+def network_text(k):
+    """The k-th of 40 different network complaints (numbers would all normalise to xxnum)."""
+    return f"{NETWORK} ở {PLACES[k % len(PLACES)]} buổi {TIMES[k // len(PLACES)]}"
+
+
+def stand_in_model(texts=KNOWN_TEXTS):
+    """An object with the one thing trend_report reads from a model: its feature vocabulary."""
+    vocabulary = {}
+    for text in texts:
+        words = text.split()
+        for gram in words + [f"{a} {b}" for a, b in itertools.pairwise(words)]:
+            vocabulary.setdefault(f"w|{gram}", len(vocabulary))
+            vocabulary.setdefault(f"s|{strip_accents(gram)}", len(vocabulary))
+    return SimpleNamespace(features_=SimpleNamespace(vocabulary_=vocabulary, abbreviations=None))
+
+
+def row(day, text, complaint_type, product_area="mobile_data", *, score=0.9, needs_review=False, error=""):
+    """One row shaped like `vnfeedback classify`'s JSON Lines output."""
+    return {
+        "id": f"C{abs(hash((day, text, score))) % 10**8}",
+        "date": day,
+        "text": text,
+        "complaint_type": complaint_type,
+        "complaint_type_score": score,
+        "product_area": product_area,
+        "product_area_score": score,
+        "intent": "complaint",
+        "intent_score": 0.8,
+        "needs_review": needs_review,
+        "error": error,
+    }
+
+
+def monday(week):
+    """The Monday of a week of 2025, counting from ISO week 36 (1 September 2025)."""
+    return (date(2025, 9, 1) + timedelta(weeks=week)).isoformat()
+
+
+def weekly_rows(network_per_week, billing_per_week=3):
+    rows = []
+    for week, network in enumerate(network_per_week):
+        for k in range(network):
+            rows.append(row(monday(week), network_text(k), ["network_quality"], score=0.5 + k / 100))
+        for k in range(billing_per_week):
+            rows.append(row(monday(week), f"{BILLING} {k}", ["billing"], "mobile_voice_sms"))
+    return rows
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def write_csv(path, rows):
+    """The same rows as `vnfeedback classify` writes them to CSV: a|b labels, true/false flags."""
+
+    def cell(value):
+        if isinstance(value, list):
+            return "|".join(value)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return "" if value is None else value
+
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({k: cell(v) for k, v in r.items()} for r in rows)
+    return path
+
+
+@pytest.fixture
+def numbers_only(monkeypatch):
+    """Skip drawing (a tenth of a second per figure) in tests about the numbers; the page tests draw."""
+    monkeypatch.setattr(trends, "_figures", lambda make_figure, report: [])
+
+
+def report_of(tmp_path, rows, **options):
+    archive = write_jsonl(tmp_path / "classified.jsonl", rows)
+    options.setdefault("model", stand_in_model())
+    return trend_report(archive, tmp_path / "trends.html", **options)
+
+
+# --- spikes ------------------------------------------------------------------------------------
+
+
+def test_planted_spike_is_flagged_with_its_best_distinct_comments(tmp_path, numbers_only):
+    rows = weekly_rows([3, 2, 4, 3, 3, 30, 3])
+    # the same complaint posted twice (other spacing and case) must be shown once
+    again = network_text(29).replace("Mạng yếu", "MẠNG   YẾU")
+    rows.append(row(monday(5), again, ["network_quality"], score=0.99))
+    report = report_of(tmp_path, rows, by="week", baseline_periods=4)
+    flagged = {(s["period"], s["task"], s["label"]) for s in report["spikes"]}
+    # the network comments are all mobile_data, so the product area spikes with them; billing does not
+    assert flagged == {
+        ("2025-W41", "complaint_type", "network_quality"),
+        ("2025-W41", "product_area", "mobile_data"),
+    }
+    spike = next(s for s in report["spikes"] if s["task"] == "complaint_type")
+    assert spike["count"] == 31 and spike["baseline_mean"] == pytest.approx(3.0)
+    texts = [e["text"] for e in spike["examples"]]
+    assert len(texts) == EXAMPLES_PER_SPIKE
+    assert texts[0] == again  # highest score first
+    assert network_text(29) not in texts  # its duplicate, once normalised
+    assert texts[1:] == [network_text(k) for k in (28, 27, 26, 25)]
+    assert [e["score"] for e in spike["examples"]] == sorted(
+        (e["score"] for e in spike["examples"]), reverse=True
+    )
+
+
+def test_flat_series_has_no_spike(tmp_path, numbers_only):
+    report = report_of(tmp_path, weekly_rows([3, 5, 2, 4, 3, 5, 4, 2, 3, 5]), by="week")
+    assert report["spikes"] == []
+
+
+def test_spike_needs_two_trailing_periods_and_a_minimum_count(tmp_path, numbers_only):
+    # week 2 jumps from 0 and 1 (two trailing periods) to 4: below the minimum count of 5
+    report = report_of(tmp_path, weekly_rows([0, 1, 4], billing_per_week=1), by="week")
+    assert report["spikes"] == []
+    # a big second week has one trailing period only: no baseline to be compared with
+    report = report_of(tmp_path, weekly_rows([3, 40]), by="week")
+    assert report["spikes"] == []
+
+
+def test_spike_rule_on_counts():
+    def flagged(series, baseline_periods=4):
+        periods = [
+            {"period": f"2025-W{36 + i}", "complaint_type": {"counts": {"billing": n}, "shares": {}}}
+            for i, n in enumerate(series)
+        ]
+        return [s["period"] for s in _spikes(periods, {"complaint_type": ["billing"]}, baseline_periods)]
+
+    assert flagged([3, 2, 4, 3, 30]) == ["2025-W40"]
+    assert flagged([0, 0, 1, 3]) == []  # rare label: under the minimum count
+    assert flagged([2, 2, 2, 2, 9]) == ["2025-W40"]  # flat: the sqrt(m) floor, 2 + 3 * 1.41 = 6.2
+    assert flagged([2, 2, 2, 2, 6]) == []
+    assert flagged([1000, 1000, 1000, 1000, 1150]) == []  # clear in numbers, small in size
+    assert flagged([1000, 1000, 1000, 1000, 1600]) == ["2025-W40"]
+    assert flagged([3, 3, 30, 30, 30]) == ["2025-W38"]  # a lasting problem is flagged once, when it starts
+    assert flagged([3, 3, 3, 3, 3, 3, 30], baseline_periods=2) == ["2025-W42"]
+
+
+def test_product_area_spikes_are_found_too(tmp_path, numbers_only):
+    rows = weekly_rows([3, 3, 3, 3, 3], billing_per_week=0)
+    rows += [
+        row(monday(4), "wifi nhà mất kết nối", [], "home_internet", score=0.7 + k / 100) for k in range(12)
+    ]
+    spikes = report_of(tmp_path, rows, by="week")["spikes"]
+    assert ("product_area", "home_internet") in {(s["task"], s["label"]) for s in spikes}
+    # the same comment twelve times: one example
+    home = next(s for s in spikes if s["label"] == "home_internet")
+    assert [e["text"] for e in home["examples"]] == ["wifi nhà mất kết nối"]
+
+
+# --- periods and shares ------------------------------------------------------------------------
+
+
+def test_shares_counts_and_gap_periods(tmp_path, numbers_only):
+    rows = [
+        row("2025-09-03", NETWORK, ["network_quality", "customer_service"], "mobile_data"),
+        row("2025-09-10T08:15:00", BILLING, ["billing"], "mobile_voice_sms", needs_review=True),
+        row("2025-09-28 23:59", "ok", [], "general"),
+        row("2025-09-29", NETWORK, ["network_quality"], "mobile_data"),
+        row("2025-11-02", BILLING, ["billing"], "mobile_voice_sms"),
+    ]
+    report = report_of(tmp_path, rows, by="month")
+    assert [p["period"] for p in report["periods"]] == ["2025-09", "2025-10", "2025-11"]
+    september, october, _ = report["periods"]
+    assert september["volume"] == 4 and september["needs_review_share"] == 0.25
+    assert september["complaint_type"]["counts"] == {
+        "network_quality": 2,
+        "billing": 1,
+        "customer_service": 1,
+        "(none)": 1,
+    }
+    assert september["complaint_type"]["shares"]["network_quality"] == 0.5
+    assert sum(september["product_area"]["shares"].values()) == pytest.approx(1.0)
+    assert sum(september["product_area"]["counts"].values()) == september["classified"]
+    assert october["volume"] == 0 and october["complaint_type"]["counts"] == {}  # an empty month is kept
+    assert report["labels"]["complaint_type"][-1] == "(none)"
+
+
+def test_iso_weeks_cross_the_new_year(tmp_path, numbers_only):
+    rows = [row("2025-12-28", NETWORK, ["network_quality"]), row("2025-12-29", NETWORK, ["network_quality"])]
+    report = report_of(tmp_path, rows, by="week")
+    assert [p["period"] for p in report["periods"]] == ["2025-W52", "2026-W01"]
+
+
+def test_undated_and_unclassified_rows_are_counted_not_dropped(tmp_path, numbers_only):
+    rows = weekly_rows([3, 3], billing_per_week=0)
+    for day in ["", "không rõ", "2025-02-30", None, "12/09/2025"]:
+        rows.append(row(day, NETWORK, ["network_quality"]))
+    rows.append(row("2025-09-02", "\ufffd\ufffd", [], "", error="undecodable bytes (not UTF-8)"))
+    rows.append(row(None, "", [], "", error="missing 'text'"))
+    report = report_of(tmp_path, rows, by="week")
+    assert report["undated"]["volume"] == 6
+    assert report["undated"]["classified"] == 5 and report["undated"]["errors"] == 1
+    assert report["errors"] == 2 and report["rows"] == len(rows)
+    assert sum(p["volume"] for p in report["periods"]) + report["undated"]["volume"] == len(rows)
+    first = report["periods"][0]
+    assert first["volume"] == 4 and first["classified"] == 3 and first["errors"] == 1
+    assert "(none)" not in first["complaint_type"]["counts"]  # an unclassified row has no labels
+
+
+def test_csv_pipes_and_jsonl_lists_give_the_same_numbers(tmp_path, numbers_only):
+    rows = weekly_rows([3, 4, 2])
+    rows[0]["complaint_type"] = ["network_quality", "customer_service"]
+    rows[1]["needs_review"] = True
+    model = stand_in_model()
+    from_jsonl = trend_report(
+        write_jsonl(tmp_path / "a.jsonl", rows), tmp_path / "a.html", by="week", model=model
+    )
+    from_csv = trend_report(write_csv(tmp_path / "b.csv", rows), tmp_path / "b.html", by="week", model=model)
+    assert from_csv["periods"] == from_jsonl["periods"]
+    assert from_csv["periods"][0]["complaint_type"]["counts"]["customer_service"] == 1
+    assert from_csv["periods"][0]["needs_review"] == 1
+
+
+def test_parquet_with_date_values_read_in_small_chunks(tmp_path, numbers_only):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rows = weekly_rows([3, 2, 4, 3, 3, 30])
+    for r in rows:
+        r["date"] = date.fromisoformat(r["date"])
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "classified.parquet")
+    whole = trend_report(
+        tmp_path / "classified.parquet", tmp_path / "p.html", by="week", model=stand_in_model()
+    )
+    chunked = trend_report(
+        tmp_path / "classified.parquet",
+        tmp_path / "q.html",
+        by="week",
+        model=stand_in_model(),
+        chunk_size=7,
+    )
+    assert chunked["periods"] == whole["periods"] and chunked["spikes"] == whole["spikes"]
+    assert whole["periods"][5]["complaint_type"]["counts"]["network_quality"] == 30
+    assert {s["label"] for s in whole["spikes"]} == {"network_quality", "mobile_data"}
+
+
+# --- new terms ---------------------------------------------------------------------------------
+
+
+def test_new_package_code_surfaces_and_known_words_do_not(tmp_path, numbers_only):
+    rows = weekly_rows([3, 3, 3, 3])
+    for week in (2, 3):
+        for k in range(4):
+            rows.append(row(monday(week), f"Đăng ký gói SIEU5G mãi không được {k}", ["promotion_package"]))
+    report = report_of(tmp_path, rows, by="week")
+    terms = {t["term"]: t for t in report["new_terms"]}
+    assert terms["SIEU5G"]["kind"] == "code" and terms["SIEU5G"]["comments"] == 8
+    assert terms["SIEU5G"]["first_period"] == "2025-W38" and terms["SIEU5G"]["last_period"] == "2025-W39"
+    assert "sieu5g" not in terms  # the code is reported once, as written
+    assert not {"mạng", "yếu", "đăng", "không", "mạng yếu"} & set(terms)
+    # a placeholder is never a term: "lần 12" and friends give xxnum
+    assert not any(t.startswith("xx") for t in terms)
+
+
+def test_new_word_and_new_pair_of_known_syllables(tmp_path, numbers_only):
+    rows = [row(monday(0), "mạng chập chờn quá", ["network_quality"]) for _ in range(6)]
+    rows += [
+        row(monday(1), "wifi mất mạng", ["network_quality"]) for _ in range(6)
+    ]  # "mất mạng": known words
+    rows += [row(monday(1), "mạng yếu lắm", ["network_quality"]) for _ in range(2)]  # too rare
+    terms = {t["term"]: t for t in report_of(tmp_path, rows, by="week")["new_terms"]}
+    assert terms["chập"]["kind"] == "word" and terms["chập"]["comments"] == 6
+    assert terms["mất mạng"]["kind"] == "bigram"
+    assert "lắm" not in terms
+    assert "chập chờn" not in terms  # holds an unknown syllable: reported as the words
+
+
+def test_a_comment_in_capitals_is_not_a_code(tmp_path, numbers_only):
+    rows = [row(monday(0), "MANG YEU QUA KHONG VAO DUOC", ["network_quality"]) for _ in range(6)]
+    assert report_of(tmp_path, rows)["new_terms"] == []
+
+
+def test_term_counter_stays_bounded_and_typos_never_push_out_a_code():
+    counter = _TermCounter(size=10)
+    for i in range(500):
+        terms = {("word", f"từ{i}"), ("bigram", f"mạng {i}")}
+        if i % 50 == 0:  # a code far rarer than the stream of one-off words
+            terms.add(("code", "SIEU5G"))
+        counter.add(frozenset(terms), "2025-W37")
+        assert all(len(counter.counts[kind]) <= 20 for kind in counter.counts)
+        assert all(len(counter.seen[kind]) == len(counter.counts[kind]) for kind in counter.counts)
+    assert counter.counts["code"]["SIEU5G"] == 10
+    assert [(t["term"], t["comments"]) for t in counter.top()] == [("SIEU5G", 10)]
+
+
+# --- the page and the JSON ---------------------------------------------------------------------
+
+
+def test_page_is_self_contained_and_json_beside_it_matches(tmp_path):
+    rows = weekly_rows([3, 2, 4, 3, 3, 30])
+    rows.append(row(monday(5), "<script>alert('mạng')</script> mạng yếu", ["network_quality"], score=1.0))
+    report = report_of(tmp_path, rows, by="week")
+    page = (tmp_path / "trends.html").read_text(encoding="utf-8")
+    images = re.findall(r"<img [^>]*src='([^']+)'", page)
+    assert len(images) == 4 and all(src.startswith("data:image/png;base64,") for src in images)
+    assert "http://" not in page and "https://" not in page
+    assert "<script" not in page and "&lt;script&gt;" in page  # comments are escaped, never run
+    assert "2025-W41" in page and "network_quality" in page
+    saved = json.loads((tmp_path / "trends.json").read_text(encoding="utf-8"))
+    assert saved == json.loads(json.dumps(report, ensure_ascii=False))
+    assert saved["rules"]["spike"].startswith("count >= 5")
+
+
+def test_archive_with_only_undated_rows_still_gives_a_page(tmp_path):
+    report = report_of(tmp_path, [row("", NETWORK, ["network_quality"])])
+    assert report["periods"] == [] and report["undated"]["volume"] == 1
+    assert "No dated comment" in (tmp_path / "trends.html").read_text(encoding="utf-8")
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+def test_missing_date_column_names_the_columns_and_the_option(tmp_path, numbers_only):
+    rows = [{k: v for k, v in row("2025-09-01", NETWORK, []).items() if k != "date"}]
+    rows[0]["ngay_gui"] = "2025-09-01"
+    with pytest.raises(DataError, match=r"no column 'date' .*columns are \[.*'ngay_gui'.*date_column="):
+        report_of(tmp_path, rows)
+    report = report_of(tmp_path, rows, date_column="ngay_gui")
+    assert report["periods"][0]["volume"] == 1
+
+
+def test_missing_text_or_classified_columns_are_errors(tmp_path, numbers_only):
+    with pytest.raises(DataError, match=r"no column 'noi_dung'.*text_column="):
+        report_of(tmp_path, [row("2025-09-01", NETWORK, [])], text_column="noi_dung")
+    raw = [{"date": "2025-09-01", "text": NETWORK}]
+    with pytest.raises(DataError, match=r"no classified column .*vnfeedback classify"):
+        report_of(tmp_path, raw)
+
+
+def test_unknown_period_and_bad_options_are_refused(tmp_path, numbers_only):
+    rows = [row("2025-09-01", NETWORK, [])]
+    with pytest.raises(ParameterError, match=r"by must be one of \('week', 'month'\), got 'day'"):
+        report_of(tmp_path, rows, by="day")
+    with pytest.raises(ParameterError, match="baseline_periods must be a whole number >= 2"):
+        report_of(tmp_path, rows, baseline_periods=1)
+    with pytest.raises(ParameterError, match="chunk_size must be a whole number >= 1"):
+        report_of(tmp_path, rows, chunk_size=0)
+    with pytest.raises(ParameterError, match=r"\.json"):
+        trend_report(write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "out.json", model=stand_in_model())
+
+
+def test_empty_or_missing_archive_is_an_error(tmp_path, numbers_only):
+    (tmp_path / "empty.jsonl").write_text("", encoding="utf-8")
+    with pytest.raises(DataError, match="holds no rows"):
+        trend_report(tmp_path / "empty.jsonl", tmp_path / "t.html", model=stand_in_model())
+    with pytest.raises(DataError, match="no such file"):
+        trend_report(tmp_path / "nowhere.csv", tmp_path / "t.html", model=stand_in_model())
+
+
+def test_missing_matplotlib_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # makes the import fail
+    with pytest.raises(ParameterError, match="pip install matplotlib"):
+        report_of(tmp_path, [row("2025-09-01", NETWORK, [])])
+    assert not (tmp_path / "trends.html").exists()
+
+
+# --- end to end --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_classify_then_trend_report_with_a_real_model(tiny_model_dir, tmp_path):
+    from vnfeedback.batch import classify_file
+
+    texts = ["Mạng 4G chập chờn, gọi tổng đài chờ 20 phút", "bị trừ 15k vô lý", "wifi nhà mất kết nối suốt"]
+    archive = [
+        {"id": i, "date": f"2025-{9 + i % 3:02d}-{1 + i % 28:02d}", "text": texts[i % 3]} for i in range(60)
+    ]
+    archive += [{"id": 100 + i, "date": "2025-11-15", "text": f"gói SIEU5G lỗi {i}"} for i in range(6)]
+    write_csv(tmp_path / "archive.csv", archive)
+    classify_file(
+        str(tmp_path / "archive.csv"), str(tmp_path / "classified.csv"), model_dir=str(tiny_model_dir)
+    )
+    report = trend_report(
+        tmp_path / "classified.csv", tmp_path / "trends.html", model=str(tiny_model_dir), by="month"
+    )
+    assert [p["period"] for p in report["periods"]] == ["2025-09", "2025-10", "2025-11"]
+    assert report["classified"] == 66 and report["errors"] == 0
+    assert "SIEU5G" in {t["term"] for t in report["new_terms"]}
+    assert (tmp_path / "trends.json").exists()
