@@ -61,6 +61,23 @@ class BatchSummary:
     labels: dict[str, Counter] = field(default_factory=dict)
     resumed_chunks: int = 0
 
+    def add(self, stats: dict[str, Any]) -> None:
+        """Add one chunk's counts (from ``_chunk_stats``) or a checkpoint's."""
+        self.rows += stats.get("rows", 0)
+        self.needs_review += stats.get("needs_review", 0)
+        self.skipped.update(stats.get("skipped", {}))
+        for task, counts in stats.get("labels", {}).items():
+            self.labels.setdefault(task, Counter()).update(counts)
+
+    def state(self) -> dict[str, Any]:
+        """The counts, for a checkpoint."""
+        return {
+            "rows": self.rows,
+            "needs_review": self.needs_review,
+            "skipped": dict(self.skipped),
+            "labels": {task: dict(counts) for task, counts in self.labels.items()},
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
@@ -186,6 +203,38 @@ def _classify_chunk(
 ) -> list[dict[str, Any]]:
     """The added columns for each row of a chunk, with the model of ``model_dir`` (cached per process)."""
     return classify_rows(_model_for(model_dir), rows, text_column, explain)
+
+
+def _chunk_stats(added: list[dict[str, Any]], tasks: dict[str, str]) -> dict[str, Any]:
+    """Counts of one classified chunk: rows, needing review, skipped by reason, labels per task."""
+    skipped: Counter = Counter()
+    labels = {task: Counter() for task in tasks}
+    needs_review = 0
+    for extra in added:
+        error = extra["error"]
+        if error:
+            skipped[error.split(":")[0] if error.startswith("line ") else error] += 1
+            continue
+        needs_review += bool(extra["needs_review"])
+        for task in tasks:
+            value = extra[task]
+            labels[task].update(value if isinstance(value, list) else [value])
+            if isinstance(value, list) and not value:
+                labels[task]["(none)"] += 1
+    return {"rows": len(added), "needs_review": needs_review, "skipped": skipped, "labels": labels}
+
+
+def _run_chunk(model_dir, chunk, text_column, explain, writer, part, header):
+    """Classify one chunk; write its part file (atomically) or, for stdout, return its rows."""
+    added = _classify_chunk(model_dir, chunk, text_column, explain)
+    rows = writer.rows(chunk, added)
+    stats = _chunk_stats(added, writer.tasks)
+    if part is None:
+        return rows, stats
+    temporary = part.with_suffix(".tmp")
+    writer.write(temporary, rows, header=header)
+    os.replace(temporary, part)
+    return None, stats
 
 
 def classify_rows(
@@ -515,12 +564,7 @@ def classify_file(
                 state = {}
             if state.get("fingerprint") == fingerprint:
                 done_chunks = int(state.get("done_chunks", 0))
-                summary_state = state.get("summary", {})
-                summary.rows = summary_state.get("rows", 0)
-                summary.needs_review = summary_state.get("needs_review", 0)
-                summary.skipped.update(summary_state.get("skipped", {}))
-                for task, counts in summary_state.get("labels", {}).items():
-                    summary.labels[task].update(counts)
+                summary.add(state.get("summary", {}))
                 summary.resumed_chunks = done_chunks
             else:
                 log.warning("the checkpoint belongs to another input, model or options: starting afresh")
@@ -573,60 +617,39 @@ def classify_file(
     if to_stdout:
         out_stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
     try:
+        # The worker classifies a chunk and writes its part file itself, so with --jobs N the main
+        # process only reads and dispatches; only the chunk's counts come back (rows too for stdout).
+        def job(index: int, chunk: list[dict[str, Any]]):
+            part = None if to_stdout else parts_dir / f"part-{index:06d}.{out_fmt}"
+            return _run_chunk, (model_dir, chunk, text_column, explain, writer, part, index == 0)
+
         if jobs == 1:
-            results = ((i, c, _classify_chunk(model_dir, c, text_column, explain)) for i, c in remaining())
+            results = ((i, len(c), _run_chunk(*job(i, c)[1])) for i, c in remaining())
         else:
             from joblib import Parallel, delayed
 
             # joblib keeps at most pre_dispatch chunks in flight, so memory stays flat
-            indexed: list[tuple[int, list]] = []
+            indexed: list[tuple[int, int]] = []
 
             def tasks_iter():
                 for i, c in remaining():
-                    indexed.append((i, c))
-                    yield delayed(_classify_chunk)(model_dir, c, text_column, explain)
+                    indexed.append((i, len(c)))
+                    function, arguments = job(i, c)
+                    yield delayed(function)(*arguments)
 
             parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator", pre_dispatch="2*n_jobs")
-            results = (
-                (indexed[k][0], indexed[k][1], added) for k, added in enumerate(parallel(tasks_iter()))
-            )
-        for index, chunk, added in results:
-            rows = writer.rows(chunk, added)
-            for extra in added:
-                summary.rows += 1
-                if extra["error"]:
-                    summary.skipped[
-                        extra["error"].split(":")[0] if extra["error"].startswith("line ") else extra["error"]
-                    ] += 1
-                    continue
-                summary.needs_review += bool(extra["needs_review"])
-                for task in tasks:
-                    value = extra[task]
-                    summary.labels[task].update(value if isinstance(value, list) else [value])
-                    if isinstance(value, list) and not value:
-                        summary.labels[task]["(none)"] += 1
+            results = ((*indexed[k], out) for k, out in enumerate(parallel(tasks_iter())))
+        for index, size, (rows, stats) in results:
+            summary.add(stats)
             if to_stdout:
                 _write_stream(out_stream, writer, rows, header=index == 0)
             else:
-                part = parts_dir / f"part-{index:06d}.{out_fmt}"
-                temporary = part.with_suffix(".tmp")
-                writer.write(temporary, rows, header=index == 0)
-                os.replace(temporary, part)
-                state = {
-                    "fingerprint": fingerprint,
-                    "done_chunks": index + 1,
-                    "summary": {
-                        "rows": summary.rows,
-                        "needs_review": summary.needs_review,
-                        "skipped": dict(summary.skipped),
-                        "labels": {t: dict(c) for t, c in summary.labels.items()},
-                    },
-                }
+                state = {"fingerprint": fingerprint, "done_chunks": index + 1, "summary": summary.state()}
                 temporary_state = checkpoint_path.with_suffix(".tmp")
                 temporary_state.write_text(json.dumps(state))
                 os.replace(temporary_state, checkpoint_path)
             if bar is not None:
-                bar.update(len(chunk))
+                bar.update(size)
     finally:
         if bar is not None:
             bar.close()
