@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .classifier import FeedbackClassifier
     from .models import TaskModel
 
-__all__ = ["evaluate_model", "metrics_from_proba"]
+__all__ = ["evaluate_model", "labelled_texts", "metrics_from_proba"]
 
 
 def _per_label(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, labels: list[str]) -> dict[str, dict]:
@@ -89,6 +89,17 @@ def metrics_from_proba(
     return result
 
 
+def labelled_texts(rows: list[dict[str, Any]], column: str) -> list[str]:
+    """The text of every row; a row whose text is missing or not a str is an error naming it."""
+    texts = []
+    for i, row in enumerate(rows):
+        value = row.get(column)
+        if not isinstance(value, str):
+            raise DataError(f"row {i}: {column!r} is {type(value).__name__}, not text; drop or fill it")
+        texts.append(value)
+    return texts
+
+
 def evaluate_model(model: FeedbackClassifier, data: Any) -> dict[str, Any]:
     """Evaluate a fitted model on labelled data (path, DataFrame or iterable of dicts).
 
@@ -114,12 +125,7 @@ def evaluate_model(model: FeedbackClassifier, data: Any) -> dict[str, Any]:
         raise DataError(
             f"none of the model's tasks {list(model.models_)} is a column of the data ({sorted(rows[0])})"
         )
-    texts = []
-    for i, row in enumerate(rows):
-        value = row.get(column)
-        if not isinstance(value, str):
-            raise DataError(f"row {i}: {column!r} is {type(value).__name__}, not text; drop or fill it")
-        texts.append(value)
+    texts = labelled_texts(rows, column)
     predictions = model.predict_many(texts)
     report: dict[str, Any] = {
         "n": len(rows),

@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError, ParameterError
-from .evaluation import metrics_from_proba
-from .tables import parse_multilabel, read_records
+from .evaluation import labelled_texts, metrics_from_proba
+from .tables import parse_multilabel, read_records, write_atomic
 
 __all__ = ["evaluation_report", "expected_calibration_error"]
 
@@ -387,12 +387,7 @@ def evaluation_report(
     if not rows:
         raise DataError("no rows to evaluate")
     column = model.text_column_
-    texts = []
-    for i, row in enumerate(rows):
-        value = row.get(column)
-        if not isinstance(value, str):
-            raise DataError(f"row {i}: {column!r} is {type(value).__name__}, not text; drop or fill it")
-        texts.append(value)
+    texts = labelled_texts(rows, column)
     report = {
         "title": title,
         "model": model.card.get("name"),
@@ -486,12 +481,6 @@ def evaluation_report(
     )
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, page.encode("utf-8"))
-    _write_atomic(path.with_suffix(".json"), json.dumps(report, ensure_ascii=False, indent=1).encode("utf-8"))
+    write_atomic(path, page.encode("utf-8"))
+    write_atomic(path.with_suffix(".json"), json.dumps(report, ensure_ascii=False, indent=1).encode("utf-8"))
     return report
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)

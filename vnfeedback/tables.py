@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import DataError
 
-__all__ = ["read_records", "parse_multilabel", "infer_tasks", "table_format"]
+__all__ = ["read_records", "parse_multilabel", "infer_tasks", "table_format", "write_atomic"]
 
 FORMATS = ("csv", "jsonl", "parquet")
 
@@ -175,3 +175,11 @@ def infer_tasks(rows: list[dict[str, Any]], text_column: str) -> dict[str, str]:
         if distinct and len(distinct) <= 50 and len(distinct) < 0.5 * len(rows):
             tasks[column] = "multilabel" if any("|" in v for v in distinct) else "single"
     return tasks
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write a file so that readers see the old content or the new, never a half-written one."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)

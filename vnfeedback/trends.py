@@ -88,7 +88,7 @@ from typing import Any
 from .batch import _read_chunks
 from .errors import DataError, ParameterError
 from .normalize import clean, load_abbreviations, normalize, strip_accents
-from .tables import parse_multilabel, table_format
+from .tables import parse_multilabel, table_format, write_atomic
 from .tokenize import syllables
 
 __all__ = ["trend_report"]
@@ -640,12 +640,6 @@ def _page(report: dict[str, Any], figures: list[tuple[str, str]]) -> str:
     )
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
-
-
 # --- the report --------------------------------------------------------------------------------
 
 
@@ -833,8 +827,8 @@ def trend_report(
     }
     figures = _figures(make_figure, report) if periods else []
     output.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(output, _page(report, figures).encode("utf-8"))
-    _write_atomic(json_path, json.dumps(report, ensure_ascii=False, indent=1).encode("utf-8"))
+    write_atomic(output, _page(report, figures).encode("utf-8"))
+    write_atomic(json_path, json.dumps(report, ensure_ascii=False, indent=1).encode("utf-8"))
     return report
 
 
