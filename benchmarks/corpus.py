@@ -112,3 +112,34 @@ def run() -> None:
         body,
         {"summary": summary, "distribution": dist},
     )
+    write_review(rows)
+
+
+def write_review(rows: list[dict]) -> None:
+    """Summarise the review: how many rows were re-read and what changed (data/telecom/review_log.jsonl)."""
+    log = load("review_log")
+    reviewed = sum(bool(r.get("reviewed")) for r in rows)
+    changed_rows = len({entry["id"] for entry in log})
+    by_field = Counter(entry["field"] for entry in log)
+    moves = Counter()
+    for entry in log:
+        if entry["field"] == "complaint_type":
+            for label in sorted(set(entry["after"]) - set(entry["before"])):
+                moves[f"complaint_type +{label}"] += 1
+            for label in sorted(set(entry["before"]) - set(entry["after"])):
+                moves[f"complaint_type -{label}"] += 1
+        else:
+            moves[f"{entry['field']}: {entry['before']} -> {entry['after']}"] += 1
+    fields = ", ".join(f"{field} {n}" for field, n in by_field.most_common())
+    body = (
+        f"{reviewed:,} of {len(rows):,} comments were flagged by out-of-fold disagreement and re-read; "
+        f"{changed_rows:,} of them had a label changed ({fields}). Every change, with its reason, is in "
+        f"`data/telecom/review_log.jsonl`.\n\n"
+    )
+    body += report.table(["most frequent changes", "rows"], [[k, v] for k, v in moves.most_common(12)])
+    report.write(
+        "review",
+        "The telecom corpus: review",
+        body,
+        {"reviewed": reviewed, "changed_rows": changed_rows, "by_field": dict(by_field), "changes": dict(moves)},
+    )
