@@ -170,7 +170,7 @@ def run(*, rows: int, data_dir: str | None, spark: bool = True) -> None:
             )
         except ImportError:
             table.append(["Spark local[2]", "not installed", "pip install 'vnfeedback[spark]'", ""])
-    body = report.table(["run", "seconds", "rows/s", "peak RSS MB"], table)
+    body = report.table(["run", "seconds", "rows/s", "peak RSS MB (largest process)"], table)
     body += (
         f"\n\n{rows:,}-row Parquet archive made from real comment text (columns id, date, channel, text), "
         f"bundled model, three tasks, default chunk size. `--jobs 2` is {speedup:.2f}x `--jobs 1` on this "
