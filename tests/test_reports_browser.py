@@ -79,7 +79,11 @@ def test_trend_report_renders_in_chromium(tiny_model_dir, tmp_path):
 
     archive = Path(__file__).resolve().parent.parent / "examples" / "sample_archive.csv"
     classify_file(str(archive), str(tmp_path / "classified.jsonl"), model_dir=str(tiny_model_dir))
-    trend_report(tmp_path / "classified.jsonl", tmp_path / "trends.html", by="month",
-                 model=vnfeedback.load(tiny_model_dir))
+    trend_report(
+        tmp_path / "classified.jsonl",
+        tmp_path / "trends.html",
+        by="month",
+        model=vnfeedback.load(tiny_model_dir),
+    )
     images, broken, errors = look_at(tmp_path / "trends.html", tmp_path / "trends.png")
     assert images >= 4 and broken == [] and errors == []
