@@ -41,7 +41,7 @@ from typing import Any
 from .errors import DataError, ParameterError
 from .tables import table_format
 
-__all__ = ["classify_file", "classify_rows", "BatchSummary", "MAX_FIELD_CHARS"]
+__all__ = ["classify_file", "classify_rows", "read_chunks", "BatchSummary", "MAX_FIELD_CHARS"]
 
 log = logging.getLogger("vnfeedback.batch")
 
@@ -117,7 +117,7 @@ def _open_text_in(path: str) -> io.TextIOBase:
     return io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
 
 
-def _read_chunks(path: str, fmt: str, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
+def read_chunks(path: str, fmt: str, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
     """Rows in chunks; a row that cannot be read becomes ``{"__error__": reason, ...}``."""
     if fmt == "parquet":
         import pyarrow.parquet as pq
@@ -586,7 +586,7 @@ def classify_file(
             total = pq.ParquetFile(input_path).metadata.num_rows
         bar = tqdm(total=total, unit="rows", file=sys.stderr, initial=summary.rows)
 
-    chunks = _read_chunks(input_path, in_fmt, chunk_size)
+    chunks = read_chunks(input_path, in_fmt, chunk_size)
     first: list[dict[str, Any]] | None = None
 
     def remaining() -> Iterator[tuple[int, list[dict[str, Any]]]]:

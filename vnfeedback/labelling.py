@@ -155,11 +155,11 @@ def _sample(items: Iterable[Any], k: int, rng: random.Random) -> list[tuple[int,
 
 
 def _stream_path(path: str) -> Iterator[dict[str, Any]]:
-    from .batch import _read_chunks  # the archive reader of `classify`: chunked, .gz, bad lines kept
+    from .batch import read_chunks  # the archive reader of `classify`: chunked, .gz, bad lines kept
 
     if not os.path.exists(path):
         raise DataError(f"no such file: {path!r}")
-    chunks = _read_chunks(path, table_format(path), 10_000)
+    chunks = read_chunks(path, table_format(path), 10_000)
     try:
         for chunk in chunks:
             yield from chunk

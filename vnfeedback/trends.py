@@ -85,7 +85,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .batch import _read_chunks
+from .batch import read_chunks
 from .errors import DataError, ParameterError
 from .normalize import clean, load_abbreviations, normalize, strip_accents
 from .tables import parse_multilabel, table_format, write_atomic
@@ -757,7 +757,7 @@ def trend_report(
     terms = _TermCounter()
     tasks: dict[str, str] | None = None
     order = 0
-    for chunk in _read_chunks(source, fmt, chunk_size):
+    for chunk in read_chunks(source, fmt, chunk_size):
         if tasks is None and any("__error__" not in row for row in chunk):
             tasks = _check_columns(chunk, source, date_column, text_column)
         for row in chunk:
