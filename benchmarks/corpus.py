@@ -141,5 +141,10 @@ def write_review(rows: list[dict]) -> None:
         "review",
         "The telecom corpus: review",
         body,
-        {"reviewed": reviewed, "changed_rows": changed_rows, "by_field": dict(by_field), "changes": dict(moves)},
+        {
+            "reviewed": reviewed,
+            "changed_rows": changed_rows,
+            "by_field": dict(by_field),
+            "changes": dict(moves),
+        },
     )
