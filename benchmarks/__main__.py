@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m benchmarks {tokenizers,quality,corpus,bundled,batch,readme} [--data-dir DIR]``.
+"""Benchmarks: ``python -m benchmarks {tokenizers,quality,ablations,corpus,bundled,batch,readme} [--data-dir DIR]``.
 
 Each benchmark prints the command that reproduces it and writes its table to
 ``benchmarks/results/<name>.md`` (and ``.json``); the README quotes those files.
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("batch", help="classify throughput and memory on a large archive, and Spark")
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--no-spark", action="store_true")
+    sub.add_parser("ablations", help="one modelling option at a time against the defaults (dev splits)")
     sub.add_parser("readme", help="copy the result tables into README.md")
     args = parser.parse_args(argv)
     try:
@@ -32,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
             from .readme import run
 
             run()
+        elif args.name == "ablations":
+            from .ablations import run
+
+            run(data_dir=args.data_dir)
         elif args.name == "quality":
             from .quality import SYSTEMS, run
 
