@@ -167,3 +167,18 @@ def test_loading_does_not_need_scikit_learn(tiny_model_dir, tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() in vnfeedback.load(tiny_model_dir).labels["intent"]
+
+
+def test_unknown_feature_option_in_model_json_is_refused(model_copy):
+    config = json.loads((model_copy / "model.json").read_text(encoding="utf-8"))
+    config["features"]["stemming"] = True
+    (model_copy / "model.json").write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(ModelFileError, match=r"model.json: bad feature options"):
+        load_model(model_copy)
+
+
+def test_model_saved_before_the_concept_view_loads_without_it(model_copy):
+    config = json.loads((model_copy / "model.json").read_text(encoding="utf-8"))
+    del config["features"]["concepts"]
+    (model_copy / "model.json").write_text(json.dumps(config), encoding="utf-8")
+    assert load_model(model_copy).features_.concepts is False

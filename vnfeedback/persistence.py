@@ -251,30 +251,24 @@ def load_model(path: str | os.PathLike) -> Any:
             thresholds=array(f"{task}/thresholds", (k,)),
             C=array(f"{task}/C", (k,)),
         )
-    params = dict(config.get("params") or {})
+    # Options missing from an older file take the class defaults; only what was saved is passed on.
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in (config.get("features") or {}).items()}
+    options.setdefault("concepts", False)  # a model saved before the concept view existed has none
+    options["abbreviations"] = options.get("abbreviations") or None
+    params = config.get("params") or {}
+    for name in ("C_grid", "class_weight", "nb_weighting", "n_folds", "random_state"):
+        if name in params:
+            options[name] = tuple(params[name]) if isinstance(params[name], list) else params[name]
     review = config.get("review") or {}
-    feature_params = config.get("features") or {}
+    for name, key in (("review_min_proba", "min_proba"), ("review_band", "band")):
+        if key in review:
+            options[name] = float(review[key])
     try:
         model = FeedbackClassifier(
             tasks={task: spec["kind"] for task, spec in tasks.items()},
             text_column=config.get("text_column", "text"),
-            tokenizer=feature_params.get("tokenizer", "syllable"),
-            word_ngrams=tuple(feature_params.get("word_ngrams", (1, 3))),
-            stripped_ngrams=tuple(feature_params.get("stripped_ngrams", (1, 2))),
-            char_ngrams=tuple(feature_params.get("char_ngrams", (2, 5))),
-            negation=bool(feature_params.get("negation", True)),
-            concepts=bool(feature_params.get("concepts", False)),
-            min_df=feature_params.get("min_df", 2),
-            max_features=feature_params.get("max_features"),
-            abbreviations=feature_params.get("abbreviations") or None,
-            C_grid=tuple(params.get("C_grid", (0.1, 0.3, 1.0))),
-            class_weight=params.get("class_weight", "balanced"),
-            nb_weighting=bool(params.get("nb_weighting", False)),
-            n_folds=params.get("n_folds", 5),
-            review_min_proba=float(review.get("min_proba", 0.5)),
-            review_band=float(review.get("band", 0.1)),
             label_rules=config.get("label_rules"),
-            random_state=params.get("random_state", 0),
+            **options,
         )
         features = FeatureExtractor(**model.feature_params())
         features.restore(vocabulary, array("idf", (n_features,)))
