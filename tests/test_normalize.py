@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vnfeedback.normalize import PLACEHOLDERS, clean, load_abbreviations, normalize, strip_accents
+from vnfeedback.normalize import (
+    PLACEHOLDERS,
+    clean,
+    load_abbreviations,
+    normalize,
+    prepare,
+    prepare_many,
+    strip_accents,
+)
 
 
 @pytest.mark.parametrize(
@@ -100,3 +108,56 @@ def test_normalize_is_idempotent_on_vietnamese_text(text):
 def test_strip_accents_gives_ascii_for_vietnamese_letters(text):
     assert strip_accents(text).isascii()
     assert len(strip_accents(text)) == len(text)
+
+
+# --- the batch half: prepare_many is prepare on every text, with one pass per step for the batch --
+
+# Pieces that would join up across a text boundary if the separator let them: a number at the end of
+# one text and a unit at the start of the next, URLs and hotlines cut in two, emoticons at the edges.
+EDGE_PIECES = [
+    "15",
+    "k",
+    " k",
+    "1800",
+    "1234",
+    "www.",
+    "abc.vn",
+    ":)",
+    ":(",
+    "a:)",
+    "0981",
+    " 234567",
+    "đ",
+    "\n",
+    " ",
+    "",
+]
+
+
+@pytest.mark.parametrize("left", EDGE_PIECES)
+def test_prepare_many_does_not_join_neighbouring_texts(left):
+    texts = [left, *EDGE_PIECES, left]
+    assert prepare_many(texts) == [prepare(t) for t in texts]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.text(
+            alphabet=st.sampled_from(list("0123456789 .,:;)(/-*#@kđmgbhxwv1\n😡ạ")) | st.characters(),
+            max_size=30,
+        ),
+        max_size=8,
+    )
+)
+def test_prepare_many_equals_prepare_text_by_text(texts):
+    batch = prepare_many(texts)
+    if any("\ue000" in t for t in texts):
+        assert batch is None  # the caller then prepares one text at a time
+    else:
+        assert batch == [prepare(t) for t in texts]
+
+
+def test_emoticons_only_count_as_whole_tokens():
+    assert normalize("cảm ơn :) :(") == "cảm ơn xxemopos xxemoneg"
+    assert "xxemopos" not in normalize("abc:)")

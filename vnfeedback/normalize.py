@@ -4,13 +4,14 @@ The steps, in order (``normalize``):
 
 1. ``clean``: lone surrogates, control and zero-width characters removed; Unicode NFC.
 2. Emoji and emoticons become sentiment placeholder tokens (``xxemopos``, ``xxemoneg``, ...).
-3. Lower-casing; one tone-mark placement ("hoà" -> "hòa", "thuỷ" -> "thủy").
+3. Lower-casing.
 4. URLs, e-mails, phone numbers, hotlines, USSD codes, money, data sizes, speeds, dates, times,
    package codes and other numbers become placeholder tokens (``xxurl``, ``xxmoney``, ...), so that
    "trừ 15k" and "trừ 50.000đ" meet.
-5. Letters repeated for emphasis are squeezed ("chậmmmm" -> "chậm", "quáaaa" -> "quá").
-6. Teencode and telecom abbreviations are expanded from ``resources/abbreviations.tsv`` plus any
-   user extension ("ko dc" -> "không được", "nv" -> "nhân viên").
+5. Word by word: one tone-mark placement ("hoà" -> "hòa", "thuỷ" -> "thủy"); letters repeated for
+   emphasis squeezed ("chậmmmm" -> "chậm", "quáaaa" -> "quá"); teencode and telecom abbreviations
+   expanded from ``resources/abbreviations.tsv`` plus any user extension ("ko dc" -> "không được",
+   "nv" -> "nhân viên").
 
 ``strip_accents`` gives the accent-stripped view ("mạng yếu quá" -> "mang yeu qua") that lets comments
 typed without diacritics meet the ones typed with them. Negation is marked at the token stage
@@ -28,7 +29,18 @@ import unicodedata
 from collections.abc import Mapping
 from importlib import resources
 
-__all__ = ["clean", "normalize", "strip_accents", "load_abbreviations", "PLACEHOLDERS"]
+import numpy as np
+
+__all__ = [
+    "clean",
+    "normalize",
+    "prepare",
+    "prepare_many",
+    "finish_word",
+    "strip_accents",
+    "load_abbreviations",
+    "PLACEHOLDERS",
+]
 
 #: Placeholder tokens that normalisation may emit, with what each stands for.
 PLACEHOLDERS = {
@@ -204,10 +216,25 @@ _WORD_RE = re.compile(r"\w+")
 _SPACES_RE = re.compile(r"\s+")
 
 
+@functools.cache
+def _emoticon_re() -> re.Pattern[str]:
+    """An emoticon followed by a space or the end (the caller checks what comes before: a pattern
+    that starts with a lookbehind would be tried at every position, this one only at its first
+    characters)."""
+    _, emoticons = _emoji_tables()
+    alternatives = "|".join(re.escape(e) for e in sorted(emoticons, key=len, reverse=True))
+    return re.compile(rf"(?:{alternatives})(?![^ ])")
+
+
 def _replace_emoji(text: str) -> str:
     emoji, emoticons = _emoji_tables()
-    if any(ch in text for ch in ":;=<^->") or "colon" in text:
-        text = " ".join(emoticons.get(tok, tok) for tok in text.split(" "))
+
+    def emoticon_token(match: re.Match[str]) -> str:
+        start = match.start()
+        alone = start == 0 or text[start - 1] == " "  # a whole space-separated token
+        return emoticons[match.group(0)] if alone else match.group(0)
+
+    text = _emoticon_re().sub(emoticon_token, text)
 
     def emoji_token(match: re.Match[str]) -> str:
         return " " + emoji.get(match.group(0), "xxemoji") + " "
@@ -269,11 +296,67 @@ def normalize(text: str, *, abbreviations: Mapping[str, str] | None = None) -> s
     'mạng 4g chậm, bị trừ xxmoney không rõ lý do xxemoneg'
     """
     table = load_abbreviations() if abbreviations is None else abbreviations
-    text = clean(text)
-    text = _replace_emoji(text)
-    text = _fix_tone_placement(text.lower())
+    text = _WORD_RE.sub(lambda m: finish_word(m.group(0), table), prepare(text))
+    return _SPACES_RE.sub(" ", text).strip()
+
+
+# Normalisation in two halves, so that a whole batch can go through the first half at once:
+# ``prepare`` (steps 1 to 4) works on the text as a whole, ``finish_word`` (step 5) on one word at
+# a time, because none of step 5 ever looks beyond the word. ``normalize`` is ``finish_word``
+# applied to every word of ``prepare(text)``; ``prepare_many`` is ``prepare`` applied to every text.
+
+#: Separates the texts of a batch in ``prepare_many``: a private-use character, which no step matches
+#: and which ``prepare`` never produces, with a space on either side so that no pattern runs on into
+#: the next text (every pattern treats a space like the end of the text).
+BATCH_SEPARATOR = " \ue000 "
+
+# Every placeholder rule needs one of these; a text without any skips the rules. The second form
+# runs on to the end of its text, so that one scan of a batch matches each text at most once.
+_PLACEHOLDER_GATE = re.compile(r"\d|@|www\.|https?://|\.(?:com|vn|net|org|info|io|me|ly)\b")
+_PLACEHOLDER_GATE_RUN = re.compile(_PLACEHOLDER_GATE.pattern.join(("(?:", ")[^\ue000]*")))
+
+
+def _placeholders(text: str) -> str:
     for pattern, token in _PLACEHOLDER_RULES:
         text = pattern.sub(token, text)
-    text = _squeeze_repeats(text)
-    text = _WORD_RE.sub(lambda m: table.get(m.group(0), m.group(0)), text)
-    return _SPACES_RE.sub(" ", text).strip()
+    return text
+
+
+def prepare(text: str) -> str:
+    """Steps 1 to 4 of ``normalize`` (clean, emoji, lower-case, placeholders) on one text."""
+    text = _replace_emoji(clean(text)).lower()
+    return _placeholders(text) if _PLACEHOLDER_GATE.search(text) else text
+
+
+def prepare_many(texts: list[str]) -> list[str] | None:
+    """``prepare`` of every text, each regular expression run once over the whole batch.
+
+    Returns None when a text holds the separator character itself; the caller then prepares
+    the texts one at a time.
+    """
+    if not texts:
+        return []
+    joined = BATCH_SEPARATOR.join(texts)
+    if joined.count("\ue000") != len(texts) - 1:
+        return None
+    joined = _replace_emoji(clean(joined)).lower()
+    parts = joined.split(BATCH_SEPARATOR)
+    ends = np.cumsum([len(part) + len(BATCH_SEPARATOR) for part in parts])
+    starts = [m.start() for m in _PLACEHOLDER_GATE_RUN.finditer(joined)]
+    gated = np.searchsorted(ends, starts, side="right").tolist()
+    if gated:
+        done = _placeholders(BATCH_SEPARATOR.join(parts[i] for i in gated)).split(BATCH_SEPARATOR)
+        for i, part in zip(gated, done, strict=True):
+            parts[i] = part
+    return parts
+
+
+@functools.lru_cache(maxsize=200_000)
+def _shape_word(word: str) -> str:
+    return _squeeze_repeats(_fix_tone_placement(word))
+
+
+def finish_word(word: str, table: Mapping[str, str]) -> str:
+    """Step 5 of ``normalize`` on one word: tone placement, repeated letters, abbreviation."""
+    word = _shape_word(word)
+    return table.get(word, word)
