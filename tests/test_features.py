@@ -1,8 +1,15 @@
 """Feature extraction: the views, accent-stripped matching, per-view normalisation, restore."""
 
+import json
+import pickle
+from pathlib import Path
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from vnfeedback import features
 from vnfeedback.errors import ParameterError
 from vnfeedback.features import MAX_TEXT_CHARS, FeatureExtractor
 
@@ -110,3 +117,94 @@ def test_fast_prediction_path_equals_the_plain_transform():
     assert (fast != plain).nnz == 0 and np.array_equal(fast.data, plain.data)
     assert (fast[: len(TEXTS)] != trained).nnz == 0
     assert flags == [True] * len(TEXTS) + [False, True]
+
+
+# --- the batch path (``_BatchReader``) against the text-by-text reference -----------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def real_texts() -> list[str]:
+    rows = (ROOT / "data" / "telecom" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["text"] for line in rows]
+
+
+def same_matrix(a, b) -> bool:
+    a, b = a.tocsr(), b.tocsr()
+    a.sort_indices()
+    b.sort_indices()
+    return (
+        a.shape == b.shape
+        and np.array_equal(a.indptr, b.indptr)
+        and np.array_equal(a.indices, b.indices)
+        and np.array_equal(a.data, b.data)  # to the last bit
+    )
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"negation": False, "concepts": False},
+        {"word_ngrams": (2, 3), "stripped_ngrams": (0, 0)},
+        {"char_ngrams": (0, 0), "word_ngrams": (1, 1)},
+        {"char_ngrams": (1, 4), "stripped_ngrams": (1, 3)},
+    ],
+)
+def test_batch_path_equals_the_reference_on_real_comments(params):
+    texts = real_texts()
+    fe = FeatureExtractor(**params).fit(texts[:2000])
+    held_out = texts[2000:]  # words and n-grams the vocabulary has never seen, too
+    fast, flags = fe.transform_flagged(held_out)
+    assert fe._reader is not None  # the batch path ran
+    assert same_matrix(fast, fe.transform(held_out))
+    assert flags == [fe.analyze(t).has_words for t in held_out]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from(list("mạngyếuquákhôngphải tổđài,.?!:)15k😡\n")), max_size=40),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_batch_path_equals_the_reference_on_any_text(texts):
+    fe = fitted()
+    fast, flags = fe.transform_flagged(texts)
+    assert same_matrix(fast, fe.transform(texts))
+    assert flags == [fe.analyze(t).has_words for t in texts]
+
+
+def test_batch_path_result_does_not_depend_on_the_batch():
+    fe = FeatureExtractor().fit(real_texts()[:1000])
+    texts = real_texts()[1000:1300]
+    whole, _ = fe.transform_flagged(texts)
+    fresh = FeatureExtractor().restore(fe.feature_names_, fe.idf_)  # new ids, other order
+    one_by_one = [fresh.transform_flagged([t])[0] for t in reversed(texts)][::-1]
+    for row, single in zip(whole, one_by_one, strict=True):
+        assert same_matrix(row, single)
+
+
+def test_text_holding_the_batch_separator_falls_back_to_the_reference():
+    fe = fitted()
+    texts = ["mạng yếu \ue000 quá", "tổng đài"]
+    fast, flags = fe.transform_flagged(texts)
+    assert same_matrix(fast, fe.transform(texts)) and flags == [True, True]
+
+
+def test_full_reader_starts_afresh(monkeypatch):
+    fe = fitted()
+    fe.transform_flagged(TEXTS)
+    first = fe._reader
+    monkeypatch.setattr(features, "_MAX_IDS", 1)
+    fast, _ = fe.transform_flagged(TEXTS)
+    assert fe._reader is not first
+    assert same_matrix(fast, fe.transform(TEXTS))
+
+
+def test_extractor_pickles_after_the_batch_path():
+    fe = fitted()
+    fe.transform_flagged(TEXTS)
+    copy = pickle.loads(pickle.dumps(fe))  # the reader holds a lock; it is rebuilt on first use
+    assert same_matrix(copy.transform_flagged(TEXTS)[0], fe.transform(TEXTS))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,8 +27,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from .errors import ParameterError
-from .normalize import normalize, strip_accents
-from .tokenize import drop_boundaries, mark_negation, segment, syllables
+from .normalize import BATCH_SEPARATOR, finish_word, normalize, prepare_many, strip_accents
+from .tokenize import (
+    _BOUNDARY,
+    _SCOPE_ENDS,
+    _TOKEN_RE,
+    NEGATION_CUES,
+    drop_boundaries,
+    mark_negation,
+    segment,
+    syllables,
+)
 
 __all__ = ["FeatureExtractor", "VIEW_NAMES", "Analysis"]
 
@@ -225,9 +235,30 @@ class FeatureExtractor:
     def transform_flagged(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, list[bool]]:
         """The feature matrix of ``texts`` and, per text, whether it has any word.
 
-        The fast path of prediction: each syllable's character n-grams are looked up once per
-        process and kept as column numbers; the result equals ``transform`` exactly.
+        The fast path of prediction: with the syllable tokenizer a whole batch is read at once
+        (``_BatchReader``); otherwise text by text, with each syllable's character n-grams looked
+        up once per process. Either way the result equals ``transform`` exactly.
         """
+        texts = [t[:MAX_TEXT_CHARS] for t in texts]
+        prepared = prepare_many(texts) if self._batchable() else None
+        if prepared is None:
+            return self._transform_flagged_by_text(texts)
+        reader = self._batch_reader()
+        with reader.lock:
+            counts, has_words = reader.counts(prepared)
+        return self._weigh(counts), has_words.tolist()
+
+    def _batchable(self) -> bool:
+        return self.tokenizer == "syllable" and max(self._word[1], self._stripped[1]) <= 3
+
+    def _batch_reader(self) -> _BatchReader:
+        with _READER_LOCK:
+            reader = getattr(self, "_reader", None)
+            if reader is None or reader.full():
+                reader = self._reader = _BatchReader(self)
+        return reader
+
+    def _transform_flagged_by_text(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, list[bool]]:
         vocabulary, cache = self.vocabulary_, self._char_columns
         low, high = max(self._chars[0], 1), self._chars[1]
         rows, columns, flags = [], [], []
@@ -250,6 +281,13 @@ class FeatureExtractor:
         )
         counts.sum_duplicates()
         return self._weigh(counts), flags
+
+    def __getstate__(self) -> dict:
+        # the per-process caches are rebuilt on first use; the reader also holds a lock
+        state = self.__dict__.copy()
+        state.pop("_reader", None)
+        state["_char_columns"] = {}
+        return state
 
     # --- fit / transform ------------------------------------------------------------------------
 
@@ -300,6 +338,7 @@ class FeatureExtractor:
 
     def _set_views(self) -> None:
         self._char_columns: dict[str, list[int]] = {}  # syllable -> its character n-gram columns
+        self._reader = None  # the batch path's tables, built on first use
         order = {code: i for i, code in enumerate(VIEW_NAMES)}
         self.view_of_column_ = np.fromiter(
             (order[name[0]] for name in self.feature_names_),
@@ -345,8 +384,294 @@ def _normalize_views(matrix: sp.csr_matrix, view_of_column: np.ndarray, n_views:
         return matrix
     rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
     views = view_of_column[matrix.indices]
-    squares = np.zeros((matrix.shape[0], n_views))
-    np.add.at(squares, (rows, views), matrix.data**2)
-    norms = np.sqrt(squares)
-    matrix.data /= norms[rows, views]
+    cells = rows * n_views + views
+    norms = np.sqrt(np.bincount(cells, weights=matrix.data**2, minlength=matrix.shape[0] * n_views))
+    matrix.data /= norms[cells]
     return matrix
+
+
+# --- the batch path of prediction ----------------------------------------------------------------
+
+_READER_LOCK = threading.Lock()
+_PACK_BITS = 21  # an n-gram of up to three ids packs exactly into one int64 key
+_MAX_IDS = 1_000_000  # a reader whose tables grow past this starts afresh (bounded memory)
+_EMPTY = np.empty(0, dtype=np.int64)
+
+
+def _pack(ids: Sequence[int]) -> int:
+    key = 0
+    for i in ids:
+        key = (key << _PACK_BITS) | i
+    return key
+
+
+def _pack_windows(ids: np.ndarray, n: int) -> np.ndarray:
+    """The packed key of every window of ``n`` consecutive ids."""
+    key = ids[: len(ids) - n + 1].astype(np.int64)
+    for k in range(1, n):
+        key = (key << _PACK_BITS) | ids[k : len(ids) - n + 1 + k]
+    return key
+
+
+def _same_text(text: np.ndarray, n: int) -> np.ndarray:
+    """For each window of ``n`` consecutive tokens: whether all of it lies in one text."""
+    return text[n - 1 :] == text[: len(text) - n + 1]
+
+
+def _ragged(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The indices ``starts[i], ..., starts[i] + lengths[i] - 1`` for every i, concatenated."""
+    keep = lengths > 0
+    starts, lengths = starts[keep], lengths[keep]
+    if not len(lengths):
+        return _EMPTY
+    step = np.ones(int(lengths.sum()), dtype=np.int64)
+    step[0] = starts[0]
+    step[np.cumsum(lengths)[:-1]] = starts[1:] - (starts[:-1] + lengths[:-1] - 1)
+    return np.cumsum(step)
+
+
+class _Growing:
+    """An int64 array that grows by doubling (the per-id tables of ``_BatchReader``)."""
+
+    def __init__(self, first: Sequence[int] = ()) -> None:
+        self.data = np.empty(1024, dtype=np.int64)
+        self.size = 0
+        self.extend(first)
+
+    def extend(self, values: Sequence[int]) -> None:
+        end = self.size + len(values)
+        if end > len(self.data):
+            grown = np.empty(max(end, 2 * len(self.data)), dtype=np.int64)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size : end] = values
+        self.size = end
+
+    def view(self) -> np.ndarray:
+        return self.data[: self.size]
+
+
+class _Lookup:
+    """Packed n-gram keys -> values (a key may have several), looked up for a whole batch."""
+
+    def __init__(self, pairs: list[tuple[int, int]]) -> None:
+        pairs.sort()
+        keys = np.array([k for k, _ in pairs], dtype=np.int64)
+        self.values = np.array([v for _, v in pairs], dtype=np.int64)
+        self.keys, self.first, counts = np.unique(keys, return_index=True, return_counts=True)
+        self.counts = counts if len(counts) and counts.max() > 1 else None
+
+    def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(index into ``keys`` of every match, the matched value), one pair per match."""
+        if not len(self.keys) or not len(keys):
+            return _EMPTY, _EMPTY
+        at = np.searchsorted(self.keys, keys)
+        at[at == len(self.keys)] = 0
+        where = np.flatnonzero(self.keys[at] == keys)
+        at = at[where]
+        if self.counts is None:
+            return where, self.values[self.first[at]]
+        counts = self.counts[at]
+        return np.repeat(where, counts), self.values[_ragged(self.first[at], counts)]
+
+
+class _BatchReader:
+    """``FeatureExtractor.transform_flagged`` for a whole batch at once (syllable tokenizer).
+
+    The first half of normalisation runs once over the joined batch (``normalize.prepare_many``);
+    each distinct raw word is finished, split into syllables and given its unigram and character
+    columns once per process; n-grams, concepts and negation scopes are then found with array
+    operations on syllable ids. The counts equal those of the text-by-text path exactly (tests hold
+    the two to the same matrix on real corpora).
+    """
+
+    KEPT, WORDY, SCOPE_END, CUE = 1, 2, 4, 8  # bit flags of a syllable
+
+    def __init__(self, extractor: FeatureExtractor) -> None:
+        self.x = extractor
+        self.lock = threading.Lock()
+        self.n_columns = len(extractor.feature_names_)
+        self.syllable: dict[str, int] = {}
+        self.stripped: dict[str, int] = {}
+        # a chunk is a run of prepared text between spaces; the separator has no syllables
+        self.raw: dict[str, int] = {BATCH_SEPARATOR.strip(): 0}
+        self.raw_offsets = _Growing([0, 0])  # chunk id -> its syllable ids (ragged)
+        self.raw_syllables = _Growing()
+        self.to_stripped = _Growing()  # syllable id -> stripped id
+        self.flags = _Growing()
+        self.negated = _Growing()  # syllable id -> column of "n|neg_<syllable>", or -1
+        # rows of the matrix that turns a text's syllable counts into feature counts: first one
+        # row per column (for the counts found by n-gram lookups), then one per syllable id with
+        # its unigram and character n-gram columns
+        self.row_offsets = _Growing(np.arange(self.n_columns + 1))
+        self.row_columns = _Growing(np.arange(self.n_columns))
+        w_low, w_high = max(extractor._word[0], 1), extractor._word[1]
+        s_low, s_high = max(extractor._stripped[0], 1), extractor._stripped[1]
+        self.w_unigrams, self.s_unigrams = w_low <= 1 <= w_high, s_low <= 1 <= s_high
+        # every syllable of a known n-gram gets its id now, so that a key names one n-gram only
+        pairs: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        for name, column in extractor.vocabulary_.items():
+            if name[0] in "ws" and " " in name:
+                parts = name[2:].split(" ")
+                to_id = self._syllable_id if name[0] == "w" else self._stripped_id
+                pairs.setdefault((name[0], len(parts)), []).append((_pack(map(to_id, parts)), column))
+        self.ngrams = [
+            (view, n, _Lookup(pairs.get((view, n), [])))
+            for view, low, high in (("w", w_low, w_high), ("s", s_low, s_high))
+            for n in range(max(low, 2), high + 1)
+        ]
+        # concepts: phrases of up to three syllables by their key; longer ones by their first
+        # three syllables, then checked in full
+        exact: dict[int, list[tuple[int, int]]] = {}
+        self.long_phrases: list[tuple[tuple[int, ...], int]] = []
+        if extractor.concepts:
+            for phrases in _concept_table().values():
+                for phrase, concepts in phrases:
+                    ids = tuple(self._stripped_id(p) for p in phrase)
+                    for concept in concepts:
+                        column = extractor.vocabulary_.get("k|" + concept)
+                        if column is None:
+                            continue
+                        if len(ids) <= 3:
+                            exact.setdefault(len(ids), []).append((_pack(ids), column))
+                        else:
+                            self.long_phrases.append((ids, column))
+        self.phrases = {n: _Lookup(pairs) for n, pairs in exact.items()}
+        self.long_starts = _Lookup([(_pack(ids[:3]), k) for k, (ids, _) in enumerate(self.long_phrases)])
+
+    def full(self) -> bool:
+        return max(len(self.syllable), len(self.stripped), len(self.raw)) > _MAX_IDS
+
+    def _stripped_id(self, stripped: str) -> int:
+        found = self.stripped.get(stripped)
+        if found is None:
+            found = self.stripped[stripped] = len(self.stripped)
+        return found
+
+    def _syllable_id(self, syllable: str) -> int:
+        found = self.syllable.get(syllable)
+        if found is not None:
+            return found
+        x, vocabulary = self.x, self.x.vocabulary_
+        found = self.syllable[syllable] = len(self.syllable)
+        stripped = strip_accents(syllable)
+        kept = syllable not in _BOUNDARY
+        wordy = kept and not stripped.startswith("xx") and stripped not in ("?", "!")
+        flags = (self.KEPT if kept else 0) | (self.WORDY if wordy else 0)
+        if syllable in _SCOPE_ENDS:
+            flags |= self.SCOPE_END
+        elif syllable in NEGATION_CUES:
+            flags |= self.CUE
+        names = []
+        if kept and self.w_unigrams:
+            names.append("w|" + syllable)
+        if kept and self.s_unigrams:
+            names.append("s|" + stripped)
+        if wordy and x._chars[1]:
+            names.extend(_char_grams(stripped, max(x._chars[0], 1), x._chars[1]))
+        self.row_columns.extend([c for c in map(vocabulary.get, names) if c is not None])
+        self.row_offsets.extend([self.row_columns.size])
+        self.to_stripped.extend([self._stripped_id(stripped)])
+        self.flags.extend([flags])
+        negated = vocabulary.get("n|neg_" + syllable, -1) if x.negation else -1
+        self.negated.extend([negated])
+        return found
+
+    def _raw_id(self, chunk: str) -> int:
+        found = self.raw.get(chunk)
+        if found is None:
+            found = self.raw[chunk] = len(self.raw)
+            ids = []
+            for word in _TOKEN_RE.findall(chunk):
+                finished = word if word in "?!.,;:" else finish_word(word, self.x._table)
+                ids.extend(self._syllable_id(s) for s in syllables(finished))
+            self.raw_syllables.extend(ids)
+            self.raw_offsets.extend([self.raw_syllables.size])
+        return found
+
+    def counts(self, prepared: list[str]) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Raw feature counts of ``prepare``d texts and, per text, whether it has any word."""
+        n_texts = len(prepared)
+        # every token lies inside one chunk: nothing in ``finish_word`` or ``syllables`` crosses a space
+        chunks = BATCH_SEPARATOR.join(prepared).split()
+        ids = list(map(self.raw.get, chunks))
+        if None in ids:
+            ids = list(map(self._raw_id, chunks))
+        ids = np.array(ids, dtype=np.int64)
+        separator = ids == 0
+        text_of_word = np.cumsum(separator)[~separator]
+        ids = ids[~separator]
+        offsets = self.raw_offsets.view()
+        lengths = offsets[ids + 1] - offsets[ids]
+        syl = self.raw_syllables.view()[_ragged(offsets[ids], lengths)]
+        text = np.repeat(text_of_word, lengths)
+        flags = self.flags.view()[syl]
+        rows, columns = [], []  # the counts not in ``row_columns``: n-grams, concepts, negation
+        if self.x.negation and len(syl):
+            self._negation(syl, text, flags, rows, columns)
+        kept = (flags & self.KEPT) != 0
+        syl, text, flags = syl[kept], text[kept], flags[kept]
+        has_words = np.zeros(n_texts, dtype=bool)
+        has_words[text[(flags & self.WORDY) != 0]] = True
+        stripped = self.to_stripped.view()[syl]
+        for view, n, lookup in self.ngrams:
+            self._windows(lookup, syl if view == "w" else stripped, text, n, rows, columns)
+        for n, lookup in self.phrases.items():
+            self._windows(lookup, stripped, text, n, rows, columns)
+        if self.long_phrases:
+            self._long_phrases(stripped, text, rows, columns)
+        # one product turns syllable counts and found n-grams into feature counts
+        rows.append(text)
+        columns.append(syl + self.n_columns)
+        offsets = self.row_offsets.view()
+        n_rows = len(offsets) - 1
+        entries = (np.concatenate(rows), np.concatenate(columns))
+        per_text = sp.csr_matrix((np.ones(len(entries[0])), entries), shape=(n_texts, n_rows))
+        to_features = sp.csr_matrix(
+            (np.ones(offsets[-1]), self.row_columns.view(), offsets), shape=(n_rows, self.n_columns)
+        )
+        counts = per_text @ to_features
+        counts.sort_indices()
+        return counts, has_words
+
+    def _windows(self, lookup, ids, text, n, rows, columns) -> None:
+        """The counts of every known n-gram (or concept phrase) of ``n`` ids within a text."""
+        if len(ids) < n:
+            return
+        where, values = lookup.find(_pack_windows(ids, n))
+        inside = _same_text(text, n)[where]
+        rows.append(text[where[inside]])
+        columns.append(values[inside])
+
+    def _long_phrases(self, stripped, text, rows, columns) -> None:
+        where, values = (
+            self.long_starts.find(_pack_windows(stripped, 3)) if len(stripped) >= 3 else (_EMPTY, _EMPTY)
+        )
+        found_rows, found_columns = [], []
+        for start, k in zip(where.tolist(), values.tolist(), strict=True):
+            phrase, column = self.long_phrases[k]
+            end = start + len(phrase)
+            if end <= len(stripped) and text[end - 1] == text[start]:
+                if tuple(stripped[start:end].tolist()) == phrase:
+                    found_rows.append(int(text[start]))
+                    found_columns.append(column)
+        rows.append(np.array(found_rows, dtype=np.int64))
+        columns.append(np.array(found_columns, dtype=np.int64))
+
+    def _negation(self, syl, text, flags, rows, columns) -> None:
+        """``tokenize.mark_negation`` (scope 2) for every text at once: a token is negated when the
+        last cue or scope end before it, in its own text, is a cue at most two tokens back."""
+        position = np.arange(len(syl))
+        first = np.ones(len(syl), dtype=bool)
+        first[1:] = text[1:] != text[:-1]
+        event = (flags & (self.SCOPE_END | self.CUE)) != 0
+        last = np.maximum.accumulate(np.where(event | first, position, -1))
+        before = np.concatenate(([-1], last[:-1]))
+        before[first] = -1
+        cue_before = before >= 0
+        cue_before[cue_before] = (flags[before[cue_before]] & self.CUE) != 0
+        marked = cue_before & ~event & (position - before <= 2)
+        negated = self.negated.view()[syl[marked]]
+        known = negated >= 0
+        rows.append(text[marked][known])
+        columns.append(negated[known])
