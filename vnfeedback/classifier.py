@@ -436,14 +436,30 @@ class FeedbackClassifier:
                         )
                     seen.setdefault(task, set()).update(values)
 
-    def _apply_rules(self, labels: dict[str, Any], scores: dict[str, dict[str, float]]) -> None:
+    def _apply_rules_batch(
+        self, labels: dict[str, list], best: dict[str, np.ndarray], probas: dict[str, np.ndarray]
+    ) -> None:
+        """``label_rules`` on a batch: ``labels[target][i]`` emptied where a ``none_when`` condition
+        holds, or given the target's most probable label where it is empty and ``some_when`` holds."""
+        n = len(next(iter(labels.values()), []))
+
+        def holds(conditions: Mapping[str, list]) -> np.ndarray:
+            met = np.zeros(n, dtype=bool)
+            for task, values in conditions.items():
+                names = self.models_[task].labels
+                met |= np.isin(best[task], [names.index(v) for v in values])
+            return met
+
         for target, rule in (self.label_rules or {}).items():
-            if any(labels[task] in values for task, values in rule.get("none_when", {}).items()):
-                labels[target] = []
-            elif not labels[target] and any(
-                labels[task] in values for task, values in rule.get("some_when", {}).items()
-            ):
-                labels[target] = [max(scores[target], key=scores[target].get)]
+            none, some = holds(rule.get("none_when", {})), holds(rule.get("some_when", {}))
+            target_names = self.models_[target].labels
+            top = probas[target].argmax(axis=1)
+            chosen = labels[target]
+            for i in np.flatnonzero(none | some).tolist():
+                if none[i]:
+                    chosen[i] = []
+                elif not chosen[i]:
+                    chosen[i] = [target_names[top[i]]]
 
     def _check_counts(self, task: str, kind: str, counts: Counter, n_rows: int) -> None:
         if kind == "single" and len(counts) < 2:
@@ -557,35 +573,56 @@ class FeedbackClassifier:
         unique = list(dict.fromkeys(texts))
         X, has_words = self.features_.transform_flagged(unique)
         probas = {task: model.proba(X) for task, model in self.models_.items()}
-        by_text = {}
-        for row, (text, wordy) in enumerate(zip(unique, has_words, strict=True)):
-            by_text[text] = self._prediction(row, probas, wordy)
+        predictions = self._predictions(probas, has_words)
+        if len(unique) == len(texts):
+            return predictions
+        by_text = dict(zip(unique, predictions, strict=True))
         return [by_text[t] for t in texts]
 
-    def _prediction(self, row: int, probas: dict[str, np.ndarray], has_words: bool) -> Prediction:
-        labels, scores, reasons = {}, {}, []
-        if not has_words:
-            reasons.append("nothing to read: the text has no words")
+    def _predictions(self, probas: dict[str, np.ndarray], has_words: list[bool]) -> list[Prediction]:
+        """The predictions of a batch from its probabilities, decided with array operations."""
+        n = len(has_words)
+        reasons: list[list[str]] = [
+            [] if w else ["nothing to read: the text has no words"] for w in has_words
+        ]
+        labels: dict[str, list] = {}
+        best: dict[str, np.ndarray] = {}
         for task, model in self.models_.items():
-            p = probas[task][row]
-            scores[task] = {label: float(p[k]) for k, label in enumerate(model.labels)}
+            p, names = probas[task], model.labels
             if model.kind == "single":
-                best = int(np.argmax(p))
-                labels[task] = model.labels[best]
-                if p[best] < self.review_min_proba:
-                    reasons.append(f"{task}: top probability {p[best]:.2f} < {self.review_min_proba}")
+                best[task] = top = p.argmax(axis=1)
+                labels[task] = [names[k] for k in top.tolist()]
+                confidence = p[np.arange(n), top]
+                for i in np.flatnonzero(confidence < self.review_min_proba).tolist():
+                    reasons[i].append(
+                        f"{task}: top probability {confidence[i]:.2f} < {self.review_min_proba}"
+                    )
             else:
-                chosen = [k for k in np.argsort(-p, kind="stable") if p[k] >= model.thresholds[k]]
-                labels[task] = [model.labels[k] for k in chosen]
-                close = [
-                    model.labels[k]
-                    for k in range(len(p))
-                    if abs(p[k] - model.thresholds[k]) < self.review_band
-                ]
-                if close:
-                    reasons.append(f"{task}: {', '.join(close)} within {self.review_band} of the threshold")
-        self._apply_rules(labels, scores)
-        return Prediction(labels, scores, bool(reasons), reasons)
+                thresholds = np.asarray(model.thresholds)
+                order = np.argsort(-p, axis=1, kind="stable")
+                rows, ranks = np.nonzero(np.take_along_axis(p >= thresholds, order, axis=1))
+                chosen: list[list[str]] = [[] for _ in range(n)]
+                for i, k in zip(rows.tolist(), order[rows, ranks].tolist(), strict=True):
+                    chosen[i].append(names[k])
+                labels[task] = chosen
+                close = np.abs(p - thresholds) < self.review_band
+                for i in np.flatnonzero(close.any(axis=1)).tolist():
+                    near = ", ".join(names[k] for k in np.flatnonzero(close[i]))
+                    reasons[i].append(f"{task}: {near} within {self.review_band} of the threshold")
+        self._apply_rules_batch(labels, best, probas)
+        tasks = list(self.models_)
+        label_rows = zip(*(labels[task] for task in tasks), strict=True)
+        score_rows = zip(
+            *(
+                [dict(zip(model.labels, row, strict=True)) for row in probas[task].tolist()]
+                for task, model in self.models_.items()
+            ),
+            strict=True,
+        )
+        return [
+            Prediction(dict(zip(tasks, ls, strict=True)), dict(zip(tasks, ss, strict=True)), bool(why), why)
+            for ls, ss, why in zip(label_rows, score_rows, reasons, strict=True)
+        ]
 
     # --- explanation ----------------------------------------------------------------------------
 
