@@ -505,6 +505,7 @@ class _BatchReader:
         # its unigram and character n-gram columns
         self.row_offsets = _Growing(np.arange(self.n_columns + 1))
         self.row_columns = _Growing(np.arange(self.n_columns))
+        self._whole: sp.csr_matrix | None = None
         w_low, w_high = max(extractor._word[0], 1), extractor._word[1]
         s_low, s_high = max(extractor._stripped[0], 1), extractor._stripped[1]
         self.w_unigrams, self.s_unigrams = w_low <= 1 <= w_high, s_low <= 1 <= s_high
@@ -621,18 +622,39 @@ class _BatchReader:
         if self.long_phrases:
             self._long_phrases(stripped, text, rows, columns)
         # one product turns syllable counts and found n-grams into feature counts
-        rows.append(text)
-        columns.append(syl + self.n_columns)
-        offsets = self.row_offsets.view()
-        n_rows = len(offsets) - 1
-        entries = (np.concatenate(rows), np.concatenate(columns))
-        per_text = sp.csr_matrix((np.ones(len(entries[0])), entries), shape=(n_texts, n_rows))
-        to_features = sp.csr_matrix(
-            (np.ones(offsets[-1]), self.row_columns.view(), offsets), shape=(n_rows, self.n_columns)
-        )
+        rows = np.concatenate([*rows, text])
+        columns = np.concatenate([*columns, syl + self.n_columns])
+        if n_texts >= 256:
+            to_features = self._to_features()
+        else:  # only the rows this small batch uses: a single text should not pay for the table
+            columns, inverse = np.unique(columns, return_inverse=True)
+            to_features = self._to_features(columns)
+            columns = inverse.ravel()
+        per_text = sp.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(n_texts, to_features.shape[0]))
         counts = per_text @ to_features
         counts.sort_indices()
         return counts, has_words
+
+    def _to_features(self, used: np.ndarray | None = None) -> sp.csr_matrix:
+        """The rows of ``row_columns`` as a matrix: all of them (kept until the table grows), or
+        only those in ``used``."""
+        offsets = self.row_offsets.view()
+        if used is None:
+            if self._whole is None or self._whole.shape[0] != len(offsets) - 1:
+                self._whole = sp.csr_matrix(
+                    (np.ones(offsets[-1]), self.row_columns.view(), offsets),
+                    shape=(len(offsets) - 1, self.n_columns),
+                )
+            return self._whole
+        starts, lengths = offsets[used], offsets[used + 1] - offsets[used]
+        return sp.csr_matrix(
+            (
+                np.ones(int(lengths.sum())),
+                self.row_columns.view()[_ragged(starts, lengths)],
+                np.concatenate(([0], np.cumsum(lengths))),
+            ),
+            shape=(len(used), self.n_columns),
+        )
 
     def _windows(self, lookup, ids, text, n, rows, columns) -> None:
         """The counts of every known n-gram (or concept phrase) of ``n`` ids within a text."""

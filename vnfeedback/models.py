@@ -53,6 +53,11 @@ class TaskModel:
     thresholds: np.ndarray
     C: np.ndarray
 
+    def __post_init__(self) -> None:
+        # float64 and column-major, so that ``X @ coef.T`` reads it in place: scipy otherwise
+        # converts the whole matrix on every call (a file may store float32; widening is exact)
+        self.coef = np.asfortranarray(self.coef, dtype=np.float64)
+
     def decision(self, X: sp.csr_matrix) -> np.ndarray:
         """Raw linear scores, shape (n_texts, n_labels)."""
         return np.asarray(X @ self.coef.T) + self.intercept
