@@ -115,12 +115,100 @@ def run() -> None:
     write_review(rows)
 
 
+FIELDS = ("complaint_type", "product_area", "intent")
+
+
+def _labels(row: dict, field: str) -> set:
+    value = row[field]
+    return set(value) if isinstance(value, list) else {value}
+
+
+def _macro_f1(reference: list[set], other: list[set]) -> float:
+    """Macro-F1 of ``other`` against ``reference`` over the labels either uses."""
+    labels = set().union(*reference, *other)
+    scores = []
+    for label in sorted(labels):
+        tp = sum(label in a and label in b for a, b in zip(reference, other, strict=True))
+        fp = sum(label not in a and label in b for a, b in zip(reference, other, strict=True))
+        fn = sum(label in a and label not in b for a, b in zip(reference, other, strict=True))
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return sum(scores) / len(scores)
+
+
+def first_annotation(rows: list[dict], log: list[dict]) -> dict[str, dict]:
+    """Each row's labels before round 2 (the final labels with round 2's changes undone)."""
+    first = {r["id"]: {f: r[f] for f in FIELDS} for r in rows}
+    for entry in log:
+        if entry.get("round") == 2 and entry["id"] in first:
+            first[entry["id"]][entry["field"]] = entry["before"]
+    return first
+
+
 def write_review(rows: list[dict]) -> None:
-    """Summarise the review: how many rows were re-read and what changed (data/telecom/review_log.jsonl)."""
+    """Summarise both review rounds (data/telecom/review_log.jsonl) and the agreement between the
+    first annotation and the blind second one (data/telecom/second_annotation.jsonl)."""
     log = load("review_log")
+    archive_path = CORPUS.parent.parent / "examples" / "sample_archive_labels.jsonl"
+    archive = [
+        json.loads(line) for line in archive_path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+    second = {r["id"]: r for r in load("second_annotation")}
+    split_of = {r["id"]: r["split"] for r in second.values()}
+    everything = rows + archive
+    first = first_annotation(everything, log)
     reviewed = sum(bool(r.get("reviewed")) for r in rows)
-    changed_rows = len({entry["id"] for entry in log})
-    by_field = Counter(entry["field"] for entry in log)
+    body = ""
+    for round_, title in (
+        (1, "Round 1 (flagged rows re-read)"),
+        (2, "Round 2 (blind second annotation, adjudicated)"),
+    ):
+        entries = [e for e in log if e.get("round", 1) == round_]
+        by_field = Counter(e["field"] for e in entries)
+        fields = ", ".join(f"{field} {n}" for field, n in by_field.most_common())
+        body += f"**{title}.** "
+        if round_ == 1:
+            body += f"{reviewed:,} of {len(rows):,} comments were flagged by out-of-fold disagreement and re-read; "
+        else:
+            disagreed = sum(
+                any(_labels(first[i], f) != _labels(second[i], f) for f in FIELDS) for i in second
+            )
+            body += (
+                f"all {len(second):,} comments (train, test and the sample archive) were labelled again by "
+                f"annotators who saw only the text and the standard; the {disagreed:,} where the two "
+                "annotations differed were settled by adjudicators who saw both, unmarked and in random order; "
+            )
+        body += f"{len({e['id'] for e in entries}):,} rows had a label changed ({fields}).\n\n"
+    agreement = []
+    for part in ("train", "test", "archive"):
+        ids = [i for i in second if split_of[i] == part]
+        final = {r["id"]: r for r in everything}
+        row = [part, f"{len(ids):,}"]
+        for field in FIELDS:
+            first_labels = [_labels(first[i], field) for i in ids]
+            row.append(f"{_macro_f1(first_labels, [_labels(second[i], field) for i in ids]):.3f}")
+        row.append(
+            f"{sum(_labels(first[i], 'complaint_type') == _labels(second[i], 'complaint_type') for i in ids) / len(ids):.1%}"
+        )
+        row.append(
+            f"{sum(all(_labels(final[i], f) == _labels(first[i], f) for f in FIELDS) for i in ids) / len(ids):.1%}"
+        )
+        agreement.append(row)
+    body += (
+        "Agreement between the first annotation and the blind second one (macro-F1 of one against the "
+        "other; the ceiling a model can be expected to approach):\n\n"
+    )
+    body += report.table(
+        [
+            "split",
+            "comments",
+            "complaint_type",
+            "product_area",
+            "intent",
+            "same complaint-type set",
+            "final = first, all tasks",
+        ],
+        agreement,
+    )
     moves = Counter()
     for entry in log:
         if entry["field"] == "complaint_type":
@@ -130,21 +218,21 @@ def write_review(rows: list[dict]) -> None:
                 moves[f"complaint_type -{label}"] += 1
         else:
             moves[f"{entry['field']}: {entry['before']} -> {entry['after']}"] += 1
-    fields = ", ".join(f"{field} {n}" for field, n in by_field.most_common())
-    body = (
-        f"{reviewed:,} of {len(rows):,} comments were flagged by out-of-fold disagreement and re-read; "
-        f"{changed_rows:,} of them had a label changed ({fields}). Every change, with its reason, is in "
-        f"`data/telecom/review_log.jsonl`.\n\n"
+    body += (
+        "\n\nEvery change, with its round and reason, is in `data/telecom/review_log.jsonl`; the second "
+        "annotation itself is in `data/telecom/second_annotation.jsonl`.\n\n"
     )
-    body += report.table(["most frequent changes", "rows"], [[k, v] for k, v in moves.most_common(12)])
+    body += report.table(
+        ["most frequent changes, both rounds", "rows"], [[k, v] for k, v in moves.most_common(12)]
+    )
     report.write(
         "review",
-        "The telecom corpus: review",
+        "The telecom corpus: review and agreement",
         body,
         {
-            "reviewed": reviewed,
-            "changed_rows": changed_rows,
-            "by_field": dict(by_field),
+            "reviewed_round1": reviewed,
+            "changed_rows": {str(r): len({e["id"] for e in log if e.get("round", 1) == r}) for r in (1, 2)},
+            "agreement": agreement,
             "changes": dict(moves),
         },
     )

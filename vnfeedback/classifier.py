@@ -536,7 +536,10 @@ class FeedbackClassifier:
     ) -> list[Prediction]:
         """Classify many comments; same order and same results as ``predict`` one by one.
 
-        Identical texts are read once. With ``n_jobs > 1`` batches go to worker processes.
+        Identical texts are read once, and each batch is read as a whole. With ``n_jobs > 1`` the
+        batches are shared among worker processes; every prediction then travels back by pickle,
+        which eats most of the gain, so for archives ``vnfeedback classify --jobs`` (whose workers
+        write their own output) is the parallel path.
 
         Parameters
         ----------
@@ -562,12 +565,17 @@ class FeedbackClassifier:
         if n_jobs == 1 or len(batches) <= 1:
             results = [self._predict_batch(batch) for batch in batches]
         else:
-            from joblib import Parallel, delayed
+            from joblib import Parallel, delayed, effective_n_jobs
 
-            results = Parallel(n_jobs=n_jobs, backend="loky")(
-                delayed(self._predict_batch)(batch) for batch in batches
-            )
+            # one group of batches per worker, so the model is sent to each worker once
+            size = -(-len(batches) // effective_n_jobs(n_jobs))
+            groups = [batches[i : i + size] for i in range(0, len(batches), size)]
+            done = Parallel(n_jobs=n_jobs, backend="loky")(delayed(self._predict_batches)(g) for g in groups)
+            results = [batch for group in done for batch in group]
         return [p for batch in results for p in batch]
+
+    def _predict_batches(self, batches: list[list[str]]) -> list[list[Prediction]]:
+        return [self._predict_batch(batch) for batch in batches]
 
     def _predict_batch(self, texts: list[str]) -> list[Prediction]:
         unique = list(dict.fromkeys(texts))
