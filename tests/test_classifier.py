@@ -308,3 +308,40 @@ def test_explained_features_read_as_words(feature, readable):
     from vnfeedback.classifier import _readable
 
     assert _readable(feature) == readable
+
+
+def _counts(true: list[set], given: list[set], label: str) -> tuple[int, int, int]:
+    tp = sum(label in t and label in g for t, g in zip(true, given, strict=True))
+    fp = sum(label not in t and label in g for t, g in zip(true, given, strict=True))
+    fn = sum(label in t and label not in g for t, g in zip(true, given, strict=True))
+    return tp, fp, fn
+
+
+def test_evaluate_scores_the_labels_predict_gives_after_label_rules(small_rows):
+    # evaluate() once scored multilabel tasks from thresholds alone, so a model with label rules
+    # reported metrics of labels no user ever saw
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
+        model = vnfeedback.train(small_rows, tasks=TASKS, n_folds=2, label_rules=RULES)
+    rows = small_rows + [dict(row, text=text) for row, text in zip(small_rows, SAMPLES, strict=False)]
+    predictions = model.predict_many([r["text"] for r in rows])
+    given = [set(p.labels["complaint_type"]) for p in predictions]
+    task = model.models_["complaint_type"]
+    by_threshold = [
+        {
+            label
+            for label, t in zip(task.labels, task.thresholds, strict=True)
+            if p.scores["complaint_type"][label] >= t
+        }
+        for p in predictions
+    ]
+    assert given != by_threshold  # the rules changed some labels, so the test can tell the two apart
+    true = [set(r["complaint_type"]) for r in rows]
+    report = model.evaluate(rows)["tasks"]["complaint_type"]["per_label"]
+    for label, metrics in report.items():
+        tp, fp, fn = _counts(true, given, label)
+        assert (metrics["false_positives"], metrics["false_negatives"], metrics["support"]) == (
+            fp,
+            fn,
+            tp + fn,
+        )

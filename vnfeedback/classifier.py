@@ -385,6 +385,7 @@ class FeedbackClassifier:
         self.text_column_ = self.text_column
         from .evaluation import metrics_from_proba
 
+        decided = self.decide({task: proba for task, (_, proba) in oof.items()})
         self.card_ = {
             "name": "custom",
             "description": "",
@@ -399,7 +400,7 @@ class FeedbackClassifier:
                 "folds": self.n_folds,
                 "note": "out-of-fold predictions on the training data (features fitted on all of it)",
                 "tasks": {
-                    task: metrics_from_proba(self.models_[task], y, proba, summary_only=False)
+                    task: metrics_from_proba(self.models_[task], y, proba, predicted=decided[task])
                     for task, (y, proba) in oof.items()
                 },
             },
@@ -587,12 +588,21 @@ class FeedbackClassifier:
         by_text = dict(zip(unique, predictions, strict=True))
         return [by_text[t] for t in texts]
 
-    def _predictions(self, probas: dict[str, np.ndarray], has_words: list[bool]) -> list[Prediction]:
-        """The predictions of a batch from its probabilities, decided with array operations."""
-        n = len(has_words)
-        reasons: list[list[str]] = [
-            [] if w else ["nothing to read: the text has no words"] for w in has_words
-        ]
+    def decide(self, probas: Mapping[str, np.ndarray]) -> dict[str, list]:
+        """The labels ``predict`` gives for these probabilities: the most probable label of a
+        single-label task, the labels at or above their thresholds of a multilabel one (most
+        probable first), then the label rules.
+
+        Parameters
+        ----------
+        probas : mapping
+            Task -> array (n_texts, n_labels) of calibrated probabilities, columns in label order.
+
+        Returns
+        -------
+        dict
+            Task -> one entry per text: a label id (single) or a list of label ids (multilabel).
+        """
         labels: dict[str, list] = {}
         best: dict[str, np.ndarray] = {}
         for task, model in self.models_.items():
@@ -600,24 +610,35 @@ class FeedbackClassifier:
             if model.kind == "single":
                 best[task] = top = p.argmax(axis=1)
                 labels[task] = [names[k] for k in top.tolist()]
-                confidence = p[np.arange(n), top]
+            else:
+                order = np.argsort(-p, axis=1, kind="stable")
+                rows, ranks = np.nonzero(np.take_along_axis(p >= np.asarray(model.thresholds), order, axis=1))
+                chosen: list[list[str]] = [[] for _ in range(len(p))]
+                for i, k in zip(rows.tolist(), order[rows, ranks].tolist(), strict=True):
+                    chosen[i].append(names[k])
+                labels[task] = chosen
+        self._apply_rules_batch(labels, best, probas)
+        return labels
+
+    def _predictions(self, probas: dict[str, np.ndarray], has_words: list[bool]) -> list[Prediction]:
+        """The predictions of a batch from its probabilities, decided with array operations."""
+        reasons: list[list[str]] = [
+            [] if w else ["nothing to read: the text has no words"] for w in has_words
+        ]
+        for task, model in self.models_.items():
+            p, names = probas[task], model.labels
+            if model.kind == "single":
+                confidence = p.max(axis=1)
                 for i in np.flatnonzero(confidence < self.review_min_proba).tolist():
                     reasons[i].append(
                         f"{task}: top probability {confidence[i]:.2f} < {self.review_min_proba}"
                     )
             else:
-                thresholds = np.asarray(model.thresholds)
-                order = np.argsort(-p, axis=1, kind="stable")
-                rows, ranks = np.nonzero(np.take_along_axis(p >= thresholds, order, axis=1))
-                chosen: list[list[str]] = [[] for _ in range(n)]
-                for i, k in zip(rows.tolist(), order[rows, ranks].tolist(), strict=True):
-                    chosen[i].append(names[k])
-                labels[task] = chosen
-                close = np.abs(p - thresholds) < self.review_band
+                close = np.abs(p - np.asarray(model.thresholds)) < self.review_band
                 for i in np.flatnonzero(close.any(axis=1)).tolist():
                     near = ", ".join(names[k] for k in np.flatnonzero(close[i]))
                     reasons[i].append(f"{task}: {near} within {self.review_band} of the threshold")
-        self._apply_rules_batch(labels, best, probas)
+        labels = self.decide(probas)
         tasks = list(self.models_)
         label_rows = zip(*(labels[task] for task in tasks), strict=True)
         score_rows = zip(

@@ -39,17 +39,25 @@ def _per_label(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, labels: list[str]
 
 
 def metrics_from_proba(
-    model: TaskModel, y: np.ndarray, proba: np.ndarray, *, summary_only: bool = False
+    model: TaskModel,
+    y: np.ndarray,
+    proba: np.ndarray,
+    *,
+    predicted: list | None = None,
+    summary_only: bool = False,
 ) -> dict[str, Any]:
     """Metrics of one task from true targets and predicted probabilities.
 
     ``y`` holds class indices (single; -1 for a label the model does not know) or a 0/1 matrix
-    (multilabel).
+    (multilabel). ``predicted`` are the labels the classifier actually gave (``Prediction.labels``
+    of this task, after its label rules); without it they are read off ``proba`` (argmax, or the
+    thresholds), which is only right for a model without label rules.
     """
     labels = model.labels
     n_labels = len(labels)
+    index = {label: k for k, label in enumerate(labels)}
     if model.kind == "single":
-        pred = proba.argmax(axis=1)
+        pred = proba.argmax(axis=1) if predicted is None else np.array([index[p] for p in predicted])
         tp = np.array([np.sum((pred == k) & (y == k)) for k in range(n_labels)])
         fp = np.array([np.sum((pred == k) & (y != k)) for k in range(n_labels)])
         fn = np.array([np.sum((pred != k) & (y == k)) for k in range(n_labels)])
@@ -70,7 +78,12 @@ def metrics_from_proba(
             result["per_label"] = per_label
             result["confusion"] = {"labels": list(labels), "rows_true_cols_pred": matrix.tolist()}
         return result
-    pred = proba >= model.thresholds
+    if predicted is None:
+        pred = proba >= model.thresholds
+    else:
+        pred = np.zeros((len(predicted), n_labels), dtype=bool)
+        for i, chosen in enumerate(predicted):
+            pred[i, [index[label] for label in chosen]] = True
     Y = y.astype(bool)
     tp = (pred & Y).sum(axis=0)
     fp = (pred & ~Y).sum(axis=0)
@@ -154,7 +167,7 @@ def evaluate_model(model: FeedbackClassifier, data: Any) -> dict[str, Any]:
                         y[i, index[value]] = 1
                     else:
                         unknown[value] = unknown.get(value, 0) + 1
-        metrics = metrics_from_proba(task_model, y, proba)
+        metrics = metrics_from_proba(task_model, y, proba, predicted=[p.labels[task] for p in predictions])
         if unknown:
             metrics["unknown_labels"] = unknown
         report["tasks"][task] = metrics

@@ -184,7 +184,7 @@ def _analyse(model, rows: list[dict], texts: list[str], cv: int | None) -> dict[
     for task, y in targets.items():
         task_model = model.models_[task]
         p = probas[task]
-        metrics = metrics_from_proba(task_model, y, p)
+        metrics = metrics_from_proba(task_model, y, p, predicted=[q.labels[task] for q in predictions])
         if task_model.kind == "single":
             predicted = p.argmax(axis=1)
             confidence = p.max(axis=1)
@@ -205,7 +205,10 @@ def _analyse(model, rows: list[dict], texts: list[str], cv: int | None) -> dict[
                     }
                 )
         else:
-            chosen = p >= task_model.thresholds
+            index = {label: k for k, label in enumerate(task_model.labels)}
+            chosen = np.zeros(p.shape, dtype=bool)  # the labels given, after the label rules
+            for i, q in enumerate(predictions):
+                chosen[i, [index[label] for label in q.labels[task]]] = True
             correct = (chosen == y.astype(bool)).all(axis=1)
             confidence = 0.5 + np.abs(p - task_model.thresholds).min(axis=1)
             ece, bins = expected_calibration_error(p.ravel(), y.ravel())
