@@ -431,24 +431,35 @@ def _ragged(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 class _Growing:
-    """An int64 array that grows by doubling (the per-id tables of ``_BatchReader``)."""
+    """An int64 array that grows by doubling (the per-id tables of ``_BatchReader``); values are
+    appended to a list and copied into the array when it is next read."""
 
-    def __init__(self, first: Sequence[int] = ()) -> None:
+    def __init__(self, first: Sequence[int] | np.ndarray = ()) -> None:
         self.data = np.empty(1024, dtype=np.int64)
-        self.size = 0
-        self.extend(first)
+        self.flushed = 0
+        self.pending: list[int] = []
+        self.extend(first.tolist() if isinstance(first, np.ndarray) else first)
 
-    def extend(self, values: Sequence[int]) -> None:
-        end = self.size + len(values)
-        if end > len(self.data):
-            grown = np.empty(max(end, 2 * len(self.data)), dtype=np.int64)
-            grown[: self.size] = self.data[: self.size]
-            self.data = grown
-        self.data[self.size : end] = values
-        self.size = end
+    @property
+    def size(self) -> int:
+        return self.flushed + len(self.pending)
+
+    def extend(self, values: Iterable[int]) -> None:
+        self.pending.extend(values)
+
+    def append(self, value: int) -> None:
+        self.pending.append(value)
 
     def view(self) -> np.ndarray:
-        return self.data[: self.size]
+        if self.pending:
+            end = self.size
+            if end > len(self.data):
+                grown = np.empty(max(end, 2 * len(self.data)), dtype=np.int64)
+                grown[: self.flushed] = self.data[: self.flushed]
+                self.data = grown
+            self.data[self.flushed : end] = self.pending
+            self.flushed, self.pending = end, []
+        return self.data[: self.flushed]
 
 
 class _Lookup:
@@ -571,11 +582,10 @@ class _BatchReader:
         if wordy and x._chars[1]:
             names.extend(_char_grams(stripped, max(x._chars[0], 1), x._chars[1]))
         self.row_columns.extend([c for c in map(vocabulary.get, names) if c is not None])
-        self.row_offsets.extend([self.row_columns.size])
-        self.to_stripped.extend([self._stripped_id(stripped)])
-        self.flags.extend([flags])
-        negated = vocabulary.get("n|neg_" + syllable, -1) if x.negation else -1
-        self.negated.extend([negated])
+        self.row_offsets.append(self.row_columns.size)
+        self.to_stripped.append(self._stripped_id(stripped))
+        self.flags.append(flags)
+        self.negated.append(vocabulary.get("n|neg_" + syllable, -1) if x.negation else -1)
         return found
 
     def _raw_id(self, chunk: str) -> int:
@@ -587,7 +597,7 @@ class _BatchReader:
                 finished = word if word in "?!.,;:" else finish_word(word, self.x._table)
                 ids.extend(self._syllable_id(s) for s in syllables(finished))
             self.raw_syllables.extend(ids)
-            self.raw_offsets.extend([self.raw_syllables.size])
+            self.raw_offsets.append(self.raw_syllables.size)
         return found
 
     def counts(self, prepared: list[str]) -> tuple[sp.csr_matrix, np.ndarray]:
