@@ -173,7 +173,7 @@ def write_review(rows: list[dict]) -> None:
                 any(_labels(first[i], f) != _labels(second[i], f) for f in FIELDS) for i in second
             )
             body += (
-                f"all {len(second):,} comments (train, test and the sample archive) were labelled again by "
+                f"All {len(second):,} comments (train, test and the sample archive) were labelled again by "
                 f"annotators who saw only the text and the standard; the {disagreed:,} where the two "
                 "annotations differed were settled by adjudicators who saw both, unmarked and in random order; "
             )
