@@ -83,6 +83,20 @@ def run() -> None:
         f"{on_test['n']:,} comments, sample archive {on_archive['n']:,}. Needs review: "
         f"{on_test['needs_review_share']:.1%} of the test split, {on_archive['needs_review_share']:.1%} of the archive."
     )
+    batches = {
+        "first batch": [r for r in test if not r.get("writer", "").startswith("r2-")],
+        "second batch": [r for r in test if r.get("writer", "").startswith("r2-")],
+    }
+    by_batch = {name: model.evaluate(rows_)["tasks"] for name, rows_ in batches.items() if rows_}
+    if len(by_batch) > 1:  # the second batch was written to be clear on the hard boundaries: say so
+        body += "\n\nTest split by writing batch (macro-F1):\n\n"
+        body += report.table(
+            ["test rows", "comments", *GOALS],
+            [
+                [name, f"{len(batches[name]):,}", *(f"{scores[t]['macro_f1']:.3f}" for t in GOALS)]
+                for name, scores in by_batch.items()
+            ],
+        )
     per_label = []
     for task in GOALS:
         for label, m in on_test["tasks"][task]["per_label"].items():
@@ -144,6 +158,7 @@ def run() -> None:
             "cv": cv,
             "comments_per_second": round(speed),
             "learning_curve": curve,
+            "test_by_batch": {name: {t: v[t]["macro_f1"] for t in GOALS} for name, v in by_batch.items()},
             "predict_median_ms": round(median_ms, 3),
             "predict_p99_ms": round(p99_ms, 3),
         },

@@ -156,7 +156,9 @@ def write_review(rows: list[dict]) -> None:
     split_of = {r["id"]: r["split"] for r in second.values()}
     everything = rows + archive
     first = first_annotation(everything, log)
-    reviewed = sum(bool(r.get("reviewed")) for r in rows)
+    first_batch = [r for r in rows if not r.get("writer", "").startswith("r2-")]  # round 1 read these
+    second_batch = {r["id"] for r in rows if r.get("writer", "").startswith("r2-")}
+    reviewed = sum(bool(r.get("reviewed")) for r in first_batch)
     body = ""
     for round_, title in (
         (1, "Round 1 (flagged rows re-read)"),
@@ -167,21 +169,33 @@ def write_review(rows: list[dict]) -> None:
         fields = ", ".join(f"{field} {n}" for field, n in by_field.most_common())
         body += f"**{title}.** "
         if round_ == 1:
-            body += f"{reviewed:,} of {len(rows):,} comments were flagged by out-of-fold disagreement and re-read; "
+            body += (
+                f"{reviewed:,} of the first batch's {len(first_batch):,} comments were flagged by out-of-fold "
+                "disagreement and re-read; "
+            )
         else:
             disagreed = sum(
                 any(_labels(first[i], f) != _labels(second[i], f) for f in FIELDS) for i in second
             )
             body += (
-                f"All {len(second):,} comments (train, test and the sample archive) were labelled again by "
+                f"All {len(second):,} comments (train, test and the sample archive; for the second batch, "
+                "the writers' own labels are the first annotation) were labelled again by "
                 f"annotators who saw only the text and the standard; the {disagreed:,} where the two "
                 "annotations differed were settled by adjudicators who saw both, unmarked and in random order; "
             )
         body += f"{len({e['id'] for e in entries}):,} rows had a label changed ({fields}).\n\n"
     agreement = []
-    for part in ("train", "test", "archive"):
-        ids = [i for i in second if split_of[i] == part]
-        final = {r["id"]: r for r in everything}
+    final = {r["id"]: r for r in everything}
+    parts = [
+        (
+            f"{part}, first batch" if part != "archive" else part,
+            [i for i in second if split_of[i] == part and i not in second_batch],
+        )
+        for part in ("train", "test", "archive")
+    ]
+    if second_batch:
+        parts.append(("second batch (train and test)", [i for i in second if i in second_batch]))
+    for part, ids in parts:
         row = [part, f"{len(ids):,}"]
         for field in FIELDS:
             first_labels = [_labels(first[i], field) for i in ids]
