@@ -35,3 +35,22 @@ def test_readme_result_tables_match_the_benchmark_results():
 def test_sample_archive_named_in_the_readme_exists():
     for path in re.findall(r"examples/[\w./-]+\.(?:csv|jsonl|parquet)", README):
         assert (ROOT / path).exists(), path
+
+
+def test_python_example_shows_what_the_bundled_model_gives():
+    # the example outputs went stale once when the bundled model was retrained
+    import ast
+
+    import vnfeedback
+
+    model = vnfeedback.load()
+    shown = re.search(r"p = model\.predict\((\".+?\")\)\np\.labels +# (\{.+?\})\n", README)
+    assert shown, "the README's predict example moved; update this test"
+    assert model.predict(ast.literal_eval(shown.group(1))).labels == ast.literal_eval(shown.group(2))
+    call = re.search(r'model\.explain\((".+?"), task="(\w+)", label="(\w+)", top=5\)\n((?:#.*\n)+)', README)
+    assert call, "the README's explain example moved; update this test"
+    listed = re.findall(r"\{'feature': '(.+?)', 'view': '(.+?)', 'weight': (-?[\d.]+)\}", call.group(4))
+    actual = model.explain(ast.literal_eval(call.group(1)), task=call.group(2), label=call.group(3), top=5)
+    assert listed and [(f, v, round(float(w), 2)) for f, v, w in listed] == [
+        (a["feature"], a["view"], round(a["weight"], 2)) for a in actual[: len(listed)]
+    ]
