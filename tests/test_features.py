@@ -208,3 +208,12 @@ def test_extractor_pickles_after_the_batch_path():
     fe.transform_flagged(TEXTS)
     copy = pickle.loads(pickle.dumps(fe))  # the reader holds a lock; it is rebuilt on first use
     assert same_matrix(copy.transform_flagged(TEXTS)[0], fe.transform(TEXTS))
+
+
+def test_batch_with_more_new_syllables_than_ids_pack_falls_back_to_the_reference(monkeypatch):
+    fe = fitted()
+    monkeypatch.setattr(features, "_ID_LIMIT", len(fe._batch_reader().syllable) + 3)
+    texts = [*TEXTS, "cước phí hóa đơn tăng vọt bất thường"]  # more than three new syllables
+    fast, flags = fe.transform_flagged(texts)
+    assert fe._reader is None  # it starts afresh on the next batch
+    assert same_matrix(fast, fe.transform(texts)) and flags == [fe.analyze(t).has_words for t in texts]

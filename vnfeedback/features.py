@@ -245,7 +245,11 @@ class FeatureExtractor:
             return self._transform_flagged_by_text(texts)
         reader = self._batch_reader()
         with reader.lock:
-            counts, has_words = reader.counts(prepared)
+            found = reader.counts(prepared)
+        if found is None:  # ids outgrew their packing: start afresh, read this batch text by text
+            self._reader = None
+            return self._transform_flagged_by_text(texts)
+        counts, has_words = found
         return self._weigh(counts), has_words.tolist()
 
     def _batchable(self) -> bool:
@@ -394,6 +398,7 @@ def _normalize_views(matrix: sp.csr_matrix, view_of_column: np.ndarray, n_views:
 
 _READER_LOCK = threading.Lock()
 _PACK_BITS = 21  # an n-gram of up to three ids packs exactly into one int64 key
+_ID_LIMIT = 1 << _PACK_BITS  # ids at or above this would not pack exactly
 _MAX_IDS = 1_000_000  # a reader whose tables grow past this starts afresh (bounded memory)
 _EMPTY = np.empty(0, dtype=np.int64)
 
@@ -600,14 +605,17 @@ class _BatchReader:
             self.raw_offsets.append(self.raw_syllables.size)
         return found
 
-    def counts(self, prepared: list[str]) -> tuple[sp.csr_matrix, np.ndarray]:
-        """Raw feature counts of ``prepare``d texts and, per text, whether it has any word."""
+    def counts(self, prepared: list[str]) -> tuple[sp.csr_matrix, np.ndarray] | None:
+        """Raw feature counts of ``prepare``d texts and, per text, whether it has any word; None
+        when this batch brought so many new syllables that their ids no longer pack exactly."""
         n_texts = len(prepared)
         # every token lies inside one chunk: nothing in ``finish_word`` or ``syllables`` crosses a space
         chunks = BATCH_SEPARATOR.join(prepared).split()
         ids = list(map(self.raw.get, chunks))
         if None in ids:
             ids = list(map(self._raw_id, chunks))
+            if max(len(self.syllable), len(self.stripped)) >= _ID_LIMIT:
+                return None
         ids = np.array(ids, dtype=np.int64)
         separator = ids == 0
         text_of_word = np.cumsum(separator)[~separator]
