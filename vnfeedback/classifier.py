@@ -437,7 +437,7 @@ class FeedbackClassifier:
                         )
                     seen.setdefault(task, set()).update(values)
 
-    def _apply_rules_batch(
+    def _apply_rules(
         self, labels: dict[str, list], best: dict[str, np.ndarray], probas: dict[str, np.ndarray]
     ) -> None:
         """``label_rules`` on a batch: ``labels[target][i]`` emptied where a ``none_when`` condition
@@ -617,7 +617,7 @@ class FeedbackClassifier:
                 for i, k in zip(rows.tolist(), order[rows, ranks].tolist(), strict=True):
                     chosen[i].append(names[k])
                 labels[task] = chosen
-        self._apply_rules_batch(labels, best, probas)
+        self._apply_rules(labels, best, probas)
         return labels
 
     def _predictions(self, probas: dict[str, np.ndarray], has_words: list[bool]) -> list[Prediction]:
