@@ -161,3 +161,9 @@ def test_prepare_many_equals_prepare_text_by_text(texts):
 def test_emoticons_only_count_as_whole_tokens():
     assert normalize("cảm ơn :) :(") == "cảm ơn xxemopos xxemoneg"
     assert "xxemopos" not in normalize("abc:)")
+
+
+def test_tone_placement_sees_the_squeezed_word():
+    # hypothesis found "oàa": squeezing gave "oà", which a second normalize() turned into "òa"
+    assert normalize("oàa") == "òa" == normalize(normalize("oàa"))
+    assert normalize("hoàaaa") == "hòa"

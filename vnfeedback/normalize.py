@@ -8,8 +8,8 @@ The steps, in order (``normalize``):
 4. URLs, e-mails, phone numbers, hotlines, USSD codes, money, data sizes, speeds, dates, times,
    package codes and other numbers become placeholder tokens (``xxurl``, ``xxmoney``, ...), so that
    "trừ 15k" and "trừ 50.000đ" meet.
-5. Word by word: one tone-mark placement ("hoà" -> "hòa", "thuỷ" -> "thủy"); letters repeated for
-   emphasis squeezed ("chậmmmm" -> "chậm", "quáaaa" -> "quá"); teencode and telecom abbreviations
+5. Word by word: letters repeated for emphasis squeezed ("chậmmmm" -> "chậm", "quáaaa" -> "quá");
+   one tone-mark placement ("hoà" -> "hòa", "thuỷ" -> "thủy"); teencode and telecom abbreviations
    expanded from ``resources/abbreviations.tsv`` plus any user extension ("ko dc" -> "không được",
    "nv" -> "nhân viên").
 
@@ -353,10 +353,11 @@ def prepare_many(texts: list[str]) -> list[str] | None:
 
 @functools.lru_cache(maxsize=200_000)
 def _shape_word(word: str) -> str:
-    return _squeeze_repeats(_fix_tone_placement(word))
+    # squeeze first: "hoàaaa" -> "hoà" only then ends in "oà", which tone placement moves to "hòa"
+    return _fix_tone_placement(_squeeze_repeats(word))
 
 
 def finish_word(word: str, table: Mapping[str, str]) -> str:
-    """Step 5 of ``normalize`` on one word: tone placement, repeated letters, abbreviation."""
+    """Step 5 of ``normalize`` on one word: repeated letters, tone placement, abbreviation."""
     word = _shape_word(word)
     return table.get(word, word)
