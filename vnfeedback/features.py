@@ -33,6 +33,7 @@ from .tokenize import (
     _SCOPE_ENDS,
     _TOKEN_RE,
     NEGATION_CUES,
+    NEGATION_SCOPE,
     drop_boundaries,
     mark_negation,
     segment,
@@ -699,8 +700,8 @@ class _BatchReader:
         columns.append(np.array(found_columns, dtype=np.int64))
 
     def _negation(self, syl, text, flags, rows, columns) -> None:
-        """``tokenize.mark_negation`` (scope 2) for every text at once: a token is negated when the
-        last cue or scope end before it, in its own text, is a cue at most two tokens back."""
+        """``tokenize.mark_negation`` for every text at once: a token is negated when the last cue or
+        scope end before it, in its own text, is a cue at most ``NEGATION_SCOPE`` tokens back."""
         position = np.arange(len(syl))
         first = np.ones(len(syl), dtype=bool)
         first[1:] = text[1:] != text[:-1]
@@ -710,7 +711,7 @@ class _BatchReader:
         before[first] = -1
         cue_before = before >= 0
         cue_before[cue_before] = (flags[before[cue_before]] & self.CUE) != 0
-        marked = cue_before & ~event & (position - before <= 2)
+        marked = cue_before & ~event & (position - before <= NEGATION_SCOPE)
         negated = self.negated.view()[syl[marked]]
         known = negated >= 0
         rows.append(text[marked][known])

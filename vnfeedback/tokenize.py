@@ -24,13 +24,14 @@ import re
 import threading
 from collections.abc import Callable
 
-__all__ = ["syllables", "segment", "mark_negation", "MAX_PIECE_CHARS", "NEGATION_CUES"]
+__all__ = ["syllables", "segment", "mark_negation", "MAX_PIECE_CHARS", "NEGATION_CUES", "NEGATION_SCOPE"]
 
 #: Longest piece of text handed to underthesea in one call.
 MAX_PIECE_CHARS = 200
 
 #: Words that open a negation scope; the scope ends at punctuation, a contrast word, or after
-#: ``scope`` tokens.
+#: ``NEGATION_SCOPE`` tokens.
+NEGATION_SCOPE = 2
 NEGATION_CUES = frozenset({"không", "chẳng", "chả", "chưa", "đừng", "chớ", "khỏi"})
 _SCOPE_ENDS = frozenset({"mà", "nhưng", "nhưng_mà", "song", "tuy", "?", "!", ".", ",", ";", ":"})
 
@@ -50,7 +51,7 @@ def syllables(text: str) -> list[str]:
     return _TOKEN_RE.findall(text)
 
 
-def mark_negation(tokens: list[str], *, scope: int = 2) -> list[str]:
+def mark_negation(tokens: list[str], *, scope: int = NEGATION_SCOPE) -> list[str]:
     """The tokens inside a negation scope, prefixed ``neg_`` (returned as a separate list).
 
     Example
