@@ -103,6 +103,12 @@ def _concepts(tokens: Sequence[str]) -> list[str]:
     return found
 
 
+def _is_wordy(stripped: str) -> bool:
+    """Whether a kept (accent-stripped) token is a word: not a placeholder, ``?`` or ``!``. Only
+    words get character n-grams, and a text without any has nothing to read."""
+    return not stripped.startswith("xx") and stripped not in ("?", "!")
+
+
 def _ngrams(prefix: str, tokens: Sequence[str], low: int, high: int) -> list[str]:
     out = []
     count = len(tokens)
@@ -222,7 +228,7 @@ class FeatureExtractor:
             features += _ngrams("s|", stripped, max(self._stripped[0], 1), self._stripped[1])
         if self.negation:
             features += ["n|" + t for t in mark_negation(words)]
-        wordy = [t for t in stripped if not t.startswith("xx") and t not in ("?", "!")]
+        wordy = [t for t in stripped if _is_wordy(t)]
         return features, (wordy if self._chars[1] else []), bool(wordy)
 
     def analyze(self, text: str) -> Analysis:
@@ -496,8 +502,8 @@ class _BatchReader:
     """``FeatureExtractor.transform_flagged`` for a whole batch at once (syllable tokenizer).
 
     The first half of normalisation runs once over the joined batch (``normalize.prepare_many``);
-    each distinct raw word is finished, split into syllables and given its unigram and character
-    columns once per process; n-grams, concepts and negation scopes are then found with array
+    each distinct chunk (text between spaces) is finished word by word and split into syllables once
+    per process, and each new syllable given its unigram and character columns; n-grams, concepts and negation scopes are then found with array
     operations on syllable ids. The counts equal those of the text-by-text path exactly (tests hold
     the two to the same matrix on real corpora).
     """
@@ -574,7 +580,7 @@ class _BatchReader:
         found = self.syllable[syllable] = len(self.syllable)
         stripped = strip_accents(syllable)
         kept = syllable not in _BOUNDARY
-        wordy = kept and not stripped.startswith("xx") and stripped not in ("?", "!")
+        wordy = kept and _is_wordy(stripped)
         flags = (self.KEPT if kept else 0) | (self.WORDY if wordy else 0)
         if syllable in _SCOPE_ENDS:
             flags |= self.SCOPE_END
