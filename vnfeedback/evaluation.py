@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .classifier import FeedbackClassifier
     from .models import TaskModel
 
-__all__ = ["evaluate_model", "labelled_texts", "metrics_from_proba"]
+__all__ = ["evaluate_model", "label_matrix", "labelled_texts", "metrics_from_proba"]
 
 
 def _per_label(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, labels: list[str]) -> dict[str, dict]:
@@ -36,6 +36,15 @@ def _per_label(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, labels: list[str]
             "false_negatives": int(fn[k]),
         }
     return out
+
+
+def label_matrix(chosen: list[list[str]], labels: list[str]) -> np.ndarray:
+    """Multilabel predictions (a list of label ids per text) as a boolean matrix, columns in ``labels`` order."""
+    index = {label: k for k, label in enumerate(labels)}
+    matrix = np.zeros((len(chosen), len(labels)), dtype=bool)
+    for i, given in enumerate(chosen):
+        matrix[i, [index[label] for label in given]] = True
+    return matrix
 
 
 def metrics_from_proba(
@@ -78,12 +87,7 @@ def metrics_from_proba(
             result["per_label"] = per_label
             result["confusion"] = {"labels": list(labels), "rows_true_cols_pred": matrix.tolist()}
         return result
-    if predicted is None:
-        pred = proba >= model.thresholds
-    else:
-        pred = np.zeros((len(predicted), n_labels), dtype=bool)
-        for i, chosen in enumerate(predicted):
-            pred[i, [index[label] for label in chosen]] = True
+    pred = proba >= model.thresholds if predicted is None else label_matrix(predicted, labels)
     Y = y.astype(bool)
     tp = (pred & Y).sum(axis=0)
     fp = (pred & ~Y).sum(axis=0)

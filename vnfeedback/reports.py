@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError, ParameterError
-from .evaluation import labelled_texts, metrics_from_proba
+from .evaluation import label_matrix, labelled_texts, metrics_from_proba
 from .tables import parse_multilabel, read_records, write_atomic
 
 __all__ = ["evaluation_report", "expected_calibration_error"]
@@ -205,10 +205,8 @@ def _analyse(model, rows: list[dict], texts: list[str], cv: int | None) -> dict[
                     }
                 )
         else:
-            index = {label: k for k, label in enumerate(task_model.labels)}
-            chosen = np.zeros(p.shape, dtype=bool)  # the labels given, after the label rules
-            for i, q in enumerate(predictions):
-                chosen[i, [index[label] for label in q.labels[task]]] = True
+            # the labels given, after the label rules
+            chosen = label_matrix([q.labels[task] for q in predictions], task_model.labels)
             correct = (chosen == y.astype(bool)).all(axis=1)
             confidence = 0.5 + np.abs(p - task_model.thresholds).min(axis=1)
             ece, bins = expected_calibration_error(p.ravel(), y.ravel())
