@@ -279,8 +279,7 @@ def classify_rows(
         prediction = next(predictions)
         for task in tasks:
             added[task] = prediction.labels[task]
-            scores = prediction.scores[task]
-            added[f"{task}_score"] = round(max(scores.values()), 4)
+            added[f"{task}_score"] = round(prediction.max_score(task), 4)
         added["needs_review"] = prediction.needs_review
         added["error"] = ""
         if explain:

@@ -30,7 +30,6 @@ import platform
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -47,7 +46,6 @@ __all__ = ["FeedbackClassifier", "Prediction", "check_text"]
 MIN_LABEL_EXAMPLES = 10
 
 
-@dataclass(frozen=True)
 class Prediction:
     """The labels of one text, their probabilities, and whether a person should look at it.
 
@@ -61,12 +59,91 @@ class Prediction:
         True where the model is unsure (see the rule in ``vnfeedback.classifier``).
     review_reasons : list of str
         Why ``needs_review`` is True (empty otherwise).
+
+    A prediction is read-only. ``predict_many`` builds the ``scores`` dicts only when they are first
+    read (from one row per task of the batch's probability arrays), since archives mostly need the
+    labels and ``max_score``.
     """
 
+    __slots__ = ("_rows", "_scores", "labels", "needs_review", "review_reasons")
+
     labels: dict[str, Any]
-    scores: dict[str, dict[str, float]]
     needs_review: bool
-    review_reasons: list[str] = field(default_factory=list)
+    review_reasons: list[str]
+
+    def __init__(
+        self,
+        labels: dict[str, Any],
+        scores: dict[str, dict[str, float]],
+        needs_review: bool,
+        review_reasons: list[str] | None = None,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "labels", labels)
+        _set(self, "needs_review", needs_review)
+        _set(self, "review_reasons", [] if review_reasons is None else review_reasons)
+        _set(self, "_scores", scores)
+        _set(self, "_rows", None)
+
+    @classmethod
+    def _from_rows(
+        cls,
+        labels: dict[str, Any],
+        rows: tuple[tuple[str, Sequence[str], np.ndarray], ...],
+        needs_review: bool,
+        review_reasons: list[str],
+    ) -> Prediction:
+        """A prediction whose scores are (task, label ids, probability row) triples until read."""
+        prediction = cls(labels, None, needs_review, review_reasons)  # type: ignore[arg-type]
+        object.__setattr__(prediction, "_rows", rows)
+        return prediction
+
+    @property
+    def scores(self) -> dict[str, dict[str, float]]:
+        if self._scores is None:
+            object.__setattr__(
+                self,
+                "_scores",
+                {task: dict(zip(names, row.tolist(), strict=True)) for task, names, row in self._rows},
+            )
+            object.__setattr__(self, "_rows", None)
+        return self._scores
+
+    def max_score(self, task: str) -> float:
+        """The highest probability among ``task``'s labels (the CLI's ``<task>_score`` column)."""
+        if self._scores is None:
+            for name, _, row in self._rows:
+                if name == task:
+                    return float(row.max())
+        if task not in self.scores:
+            raise KeyError(task)
+        return max(self.scores[task].values())
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a Prediction is read-only; cannot set {name!r}")
+
+    __delattr__ = __setattr__  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Prediction):
+            return NotImplemented
+        return (self.labels, self.scores, self.needs_review, self.review_reasons) == (
+            other.labels,
+            other.scores,
+            other.needs_review,
+            other.review_reasons,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # its dicts are mutable, like a dataclass's
+
+    def __repr__(self) -> str:
+        return (
+            f"Prediction(labels={self.labels!r}, scores={self.scores!r}, "
+            f"needs_review={self.needs_review!r}, review_reasons={self.review_reasons!r})"
+        )
+
+    def __reduce__(self):
+        return (Prediction, (self.labels, self.scores, self.needs_review, self.review_reasons))
 
     def to_dict(self) -> dict[str, Any]:
         """A plain JSON-serialisable dict of the prediction."""
@@ -641,15 +718,14 @@ class FeedbackClassifier:
         labels = self.decide(probas)
         tasks = list(self.models_)
         label_rows = zip(*(labels[task] for task in tasks), strict=True)
+        # one (task, label ids, probability row) triple per task; the score dicts wait until read
         score_rows = zip(
-            *(
-                [dict(zip(model.labels, row, strict=True)) for row in probas[task].tolist()]
-                for task, model in self.models_.items()
-            ),
+            *([(task, model.labels, row) for row in probas[task]] for task, model in self.models_.items()),
             strict=True,
         )
+        build = Prediction._from_rows
         return [
-            Prediction(dict(zip(tasks, ls, strict=True)), dict(zip(tasks, ss, strict=True)), bool(why), why)
+            build(dict(zip(tasks, ls, strict=True)), ss, bool(why), why)
             for ls, ss, why in zip(label_rows, score_rows, reasons, strict=True)
         ]
 
