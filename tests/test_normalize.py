@@ -3,7 +3,7 @@
 import unicodedata
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from vnfeedback.normalize import (
@@ -131,6 +131,9 @@ EDGE_PIECES = [
     "\n",
     " ",
     "",
+    "\u0301",  # a combining accent with nothing before it in its own text
+    "a\u200b\u0301",  # zero-width space removed first, then NFC composes "á"
+    "ê\u0301",
 ]
 
 
@@ -167,3 +170,64 @@ def test_tone_placement_sees_the_squeezed_word():
     # hypothesis found "oàa": squeezing gave "oà", which a second normalize() turned into "òa"
     assert normalize("oàa") == "òa" == normalize(normalize("oàa"))
     assert normalize("hoàaaa") == "hòa"
+
+
+# The placeholder rules for numbers are written with their first character before the lookbehind,
+# for speed. Their plain forms, here in the same order, say what they mean; both must match exactly
+# the same text.
+PLAIN_NUMBER_RULES = [
+    r"(?<![\d*#])1[89]00[\s.]?\d{4}(?!\d)",
+    r"[*#]\d{2,4}(?:[*#]\d*)*#",
+    r"(?<![\w])(?:\+?84|0)\d{2,3}(?:[\s.-]?\d){6,7}(?![\w])",
+    r"(?<![\w])0\d{2,4}x{3,}(?![\w])",
+    r"(?<![\w.,])\d+(?:[.,]\d+)*\s?(?:k|nghìn|ngàn|đ|đồng|vnd|vnđ|tr|triệu|củ|cành|xị|lít)(?![a-zà-ỹđ\d])",
+    r"(?<![\w.,])\d+(?:[.,]\d+)?\s?(?:gb|mb|kb|g|m)(?:b)?/?(?:s|giây)(?![a-zà-ỹđ])"
+    r"|\d+\s?(?:mbps|kbps|gbps)(?![a-zà-ỹđ])",
+    r"(?<![\w.,])\d+(?:[.,]\d+)?\s?(?:gb|mb|kb|tb)(?![a-zà-ỹđ\d])",
+    r"(?<![\w/])\d{1,2}[/-]\d{1,2}(?:[/-]\d{2,4})?(?![\w/])",
+    r"(?<![\w])\d{1,2}h(?:\d{2})?(?![a-zà-ỹđ\d])",
+    r"(?<![\w])(?:[a-z]{1,6}\d{2,4}[a-z]{0,3}|\d[a-z]\d{2,4}[a-z]{0,2})(?![\w])",
+    r"(?<![a-zà-ỹđ])\d+(?:[.,]\d+)*(?![a-zà-ỹđ\d])",
+]
+NUMBER_PIECES = [
+    *"0123456789 .,/-*#+xkđhab\n",
+    "0912345678",
+    "84",
+    "+84",
+    "1800",
+    "1900",
+    "1091",
+    "12",
+    "2025",
+    "mb",
+    "gb",
+    "mb/s",
+    "mbps",
+    "g",
+    "giây",
+    "tr",
+    "triệu",
+    "nghìn",
+    "xxx",
+    "st",
+    "ạ",
+    "_",
+]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(NUMBER_PIECES), max_size=14).map("".join))
+# each rule with a word character, and with a space, before its first character
+@example("a+84912345678 +84912345678 a84912345678 84912345678 a0912345678 0912345678 a0912xxx 0912xxx")
+@example(
+    "a18001091 18001091 *18001091 a15k 15k .15k a2gb 2gb a5mb/s 5mb/s a10mbps 10mbps a12/3 12/3 a7h30 7h30"
+)
+@example("a12 12 1.5 ,5 đ5 5đ")
+def test_fast_placeholder_rules_match_their_plain_forms(text):
+    import re
+
+    from vnfeedback.normalize import _DIGIT_PASS
+
+    for (pattern, token), plain in zip(_DIGIT_PASS, PLAIN_NUMBER_RULES, strict=True):
+        fast = [m.span() for m in pattern.finditer(text)]
+        assert fast == [m.span() for m in re.finditer(plain, text)], token

@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 
 import numpy as np
@@ -136,10 +136,13 @@ def clean(text: str) -> str:
     >>> clean("Mạng\\u200b yếu\\x00 quá")
     'Mạng yếu  quá'
     """
+    return unicodedata.normalize("NFC", _strip_unsafe(text))
+
+
+def _strip_unsafe(text: str) -> str:
     text = _SURROGATE_RE.sub(" ", text)
     text = _CONTROL_RE.sub(" ", text)
-    text = _INVISIBLE_RE.sub("", text)
-    return unicodedata.normalize("NFC", text)
+    return _INVISIBLE_RE.sub("", text)
 
 
 @functools.cache
@@ -189,28 +192,34 @@ _PLACEHOLDER_RULES: list[tuple[re.Pattern[str], str]] = [
         " xxurl ",
     ),
     (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), " xxemail "),
-    (re.compile(r"(?<![\d*#])1[89]00[\s.]?\d{4}(?!\d)"), " xxhotline "),
+    # The rules below start with the character they consume first and check what precedes it with a
+    # lookbehind only then ("\d(?<!x\d)" = "(?<!x)\d"): the same matches, but the regex engine can skip
+    # ahead to the next candidate character instead of trying the whole pattern at every position.
+    (re.compile(r"1(?<![\d*#]1)[89]00[\s.]?\d{4}(?!\d)"), " xxhotline "),
     (re.compile(r"[*#]\d{2,4}(?:[*#]\d*)*#"), " xxussd "),
-    (re.compile(r"(?<![\w])(?:\+?84|0)\d{2,3}(?:[\s.-]?\d){6,7}(?![\w])"), " xxphone "),
-    (re.compile(r"(?<![\w])0\d{2,4}x{3,}(?![\w])"), " xxphone "),
+    (re.compile(r"(?:\+(?<!\w\+)84|8(?<!\w8)4|0(?<!\w0))\d{2,3}(?:[\s.-]?\d){6,7}(?!\w)"), " xxphone "),
+    (re.compile(r"0(?<!\w0)\d{2,4}x{3,}(?!\w)"), " xxphone "),
     (
         re.compile(
-            rf"(?<![\w.,])\d+(?:[.,]\d+)*\s?(?:k|nghìn|ngàn|đ|đồng|vnd|vnđ|tr|triệu|củ|cành|xị|lít)(?![{_L}\d])"
+            rf"\d(?<![\w.,]\d)\d*(?:[.,]\d+)*\s?(?:k|nghìn|ngàn|đ|đồng|vnd|vnđ|tr|triệu|củ|cành|xị|lít)(?![{_L}\d])"
         ),
         " xxmoney ",
     ),
     (
         re.compile(
-            rf"(?<![\w.,])\d+(?:[.,]\d+)?\s?(?:gb|mb|kb|g|m)(?:b)?/?(?:s|giây)(?![{_L}])|\d+\s?(?:mbps|kbps|gbps)(?![{_L}])"
+            rf"\d(?:(?<![\w.,]\d)\d*(?:[.,]\d+)?\s?(?:gb|mb|kb|g|m)(?:b)?/?(?:s|giây)(?![{_L}])|\d*\s?(?:mbps|kbps|gbps)(?![{_L}]))"
         ),
         " xxspeed ",
     ),
-    (re.compile(rf"(?<![\w.,])\d+(?:[.,]\d+)?\s?(?:gb|mb|kb|tb)(?![{_L}\d])"), " xxdatasize "),
-    (re.compile(r"(?<![\w/])\d{1,2}[/-]\d{1,2}(?:[/-]\d{2,4})?(?![\w/])"), " xxdate "),
-    (re.compile(rf"(?<![\w])\d{{1,2}}h(?:\d{{2}})?(?![{_L}\d])"), " xxtime "),
+    (re.compile(rf"\d(?<![\w.,]\d)\d*(?:[.,]\d+)?\s?(?:gb|mb|kb|tb)(?![{_L}\d])"), " xxdatasize "),
+    (re.compile(r"\d(?<![\w/]\d)\d?[/-]\d{1,2}(?:[/-]\d{2,4})?(?![\w/])"), " xxdate "),
+    (re.compile(rf"\d(?<!\w\d)\d?h(?:\d{{2}})?(?![{_L}\d])"), " xxtime "),
     (re.compile(r"(?<![\w])(?:[a-z]{1,6}\d{2,4}[a-z]{0,3}|\d[a-z]\d{2,4}[a-z]{0,2})(?![\w])"), " xxpackage "),
-    (re.compile(rf"(?<![{_L}])\d+(?:[.,]\d+)*(?![{_L}\d])"), " xxnum "),
+    (re.compile(rf"\d(?<![{_L}]\d)\d*(?:[.,]\d+)*(?![{_L}\d])"), " xxnum "),
 ]
+# The first two rules can only match a text that ``_ADDRESS_GATE`` finds; the others all need a digit.
+_ADDRESS_PASS, _DIGIT_PASS = _PLACEHOLDER_RULES[:2], _PLACEHOLDER_RULES[2:]
+_ADDRESS_GATE = re.compile(r"@|www\.|https?://|\.(?:com|vn|net|org|info|io|me|ly)\b")
 
 _WORD_RE = re.compile(r"\w+")
 _SPACES_RE = re.compile(r"\s+")
@@ -314,10 +323,11 @@ BATCH_SEPARATOR = " \ue000 "
 # runs on to the end of its text, so that one scan of a batch matches each text at most once.
 _PLACEHOLDER_GATE = re.compile(r"\d|@|www\.|https?://|\.(?:com|vn|net|org|info|io|me|ly)\b")
 _PLACEHOLDER_GATE_RUN = re.compile(_PLACEHOLDER_GATE.pattern.join(("(?:", ")[^\ue000]*")))
+_ADDRESS_GATE_RUN = re.compile(_ADDRESS_GATE.pattern.join(("(?:", ")[^\ue000]*")))
 
 
-def _placeholders(text: str) -> str:
-    for pattern, token in _PLACEHOLDER_RULES:
+def _placeholders(text: str, rules: Sequence[tuple[re.Pattern[str], str]] = _PLACEHOLDER_RULES) -> str:
+    for pattern, token in rules:
         text = pattern.sub(token, text)
     return text
 
@@ -339,15 +349,24 @@ def prepare_many(texts: list[str]) -> list[str] | None:
     joined = BATCH_SEPARATOR.join(texts)
     if joined.count("\ue000") != len(texts) - 1:
         return None
-    joined = _replace_emoji(clean(joined)).lower()
+    # NFC text by text: on the joined batch one decomposed accent anywhere makes NFC re-compose it all
+    nfc = functools.partial(unicodedata.normalize, "NFC")
+    joined = BATCH_SEPARATOR.join(map(nfc, _strip_unsafe(joined).split(BATCH_SEPARATOR)))
+    joined = _replace_emoji(joined).lower()
     parts = joined.split(BATCH_SEPARATOR)
     ends = np.cumsum([len(part) + len(BATCH_SEPARATOR) for part in parts])
-    starts = [m.start() for m in _PLACEHOLDER_GATE_RUN.finditer(joined)]
-    gated = np.searchsorted(ends, starts, side="right").tolist()
-    if gated:
-        done = _placeholders(BATCH_SEPARATOR.join(parts[i] for i in gated)).split(BATCH_SEPARATOR)
-        for i, part in zip(gated, done, strict=True):
-            parts[i] = part
+    # the rules in their order: URL and e-mail on the texts with an address, then the rest on the texts
+    # with a digit or an address left (the rest all need a digit, so no other text can change)
+    for gate, rules in ((_ADDRESS_GATE_RUN, _ADDRESS_PASS), (_PLACEHOLDER_GATE_RUN, _DIGIT_PASS)):
+        if rules is _DIGIT_PASS:  # the texts as the address pass left them
+            joined = BATCH_SEPARATOR.join(parts)
+            ends = np.cumsum([len(part) + len(BATCH_SEPARATOR) for part in parts])
+        starts = [m.start() for m in gate.finditer(joined)]
+        gated = np.searchsorted(ends, starts, side="right").tolist()
+        if gated:
+            done = _placeholders(BATCH_SEPARATOR.join(parts[i] for i in gated), rules).split(BATCH_SEPARATOR)
+            for i, part in zip(gated, done, strict=True):
+                parts[i] = part
     return parts
 
 
