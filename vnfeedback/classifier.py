@@ -89,11 +89,11 @@ class Prediction:
     def _from_rows(
         cls,
         labels: dict[str, Any],
-        rows: tuple[tuple[str, Sequence[str], np.ndarray], ...],
+        rows: tuple[tuple[str, Sequence[str], np.ndarray, float], ...],
         needs_review: bool,
         review_reasons: list[str],
     ) -> Prediction:
-        """A prediction whose scores are (task, label ids, probability row) triples until read."""
+        """A prediction whose scores are (task, label ids, probability row, its maximum) until read."""
         prediction = cls(labels, None, needs_review, review_reasons)  # type: ignore[arg-type]
         object.__setattr__(prediction, "_rows", rows)
         return prediction
@@ -104,7 +104,7 @@ class Prediction:
             object.__setattr__(
                 self,
                 "_scores",
-                {task: dict(zip(names, row.tolist(), strict=True)) for task, names, row in self._rows},
+                {task: dict(zip(names, row.tolist(), strict=True)) for task, names, row, _ in self._rows},
             )
             object.__setattr__(self, "_rows", None)
         return self._scores
@@ -112,9 +112,9 @@ class Prediction:
     def max_score(self, task: str) -> float:
         """The highest probability among ``task``'s labels (the CLI's ``<task>_score`` column)."""
         if self._scores is None:
-            for name, _, row in self._rows:
+            for name, _, _, top in self._rows:
                 if name == task:
-                    return float(row.max())
+                    return top
         if task not in self.scores:
             raise KeyError(task)
         return max(self.scores[task].values())
@@ -718,9 +718,15 @@ class FeedbackClassifier:
         labels = self.decide(probas)
         tasks = list(self.models_)
         label_rows = zip(*(labels[task] for task in tasks), strict=True)
-        # one (task, label ids, probability row) triple per task; the score dicts wait until read
+        # per task (task, label ids, probability row, its maximum); the score dicts wait until read
         score_rows = zip(
-            *([(task, model.labels, row) for row in probas[task]] for task, model in self.models_.items()),
+            *(
+                [
+                    (task, model.labels, row, top)
+                    for row, top in zip(probas[task], probas[task].max(axis=1).tolist(), strict=True)
+                ]
+                for task, model in self.models_.items()
+            ),
             strict=True,
         )
         build = Prediction._from_rows

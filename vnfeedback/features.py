@@ -619,8 +619,10 @@ class _BatchReader:
         # every token lies inside one chunk: nothing in ``finish_word`` or ``syllables`` crosses a space
         chunks = BATCH_SEPARATOR.join(prepared).split()
         ids = list(map(self.raw.get, chunks))
-        if None in ids:
-            ids = list(map(self._raw_id, chunks))
+        if None in ids:  # read each new chunk once, then look every chunk up again (a C loop)
+            for chunk in dict.fromkeys(c for c, i in zip(chunks, ids, strict=True) if i is None):
+                self._raw_id(chunk)
+            ids = list(map(self.raw.get, chunks))
             if max(len(self.syllable), len(self.stripped)) >= _ID_LIMIT:
                 return None
         ids = np.array(ids, dtype=np.int64)
