@@ -291,27 +291,42 @@ def run(*, data_dir: str | None, systems: tuple[str, ...] = SYSTEMS) -> dict:
 
 def speed_against_naive(corpus: dict) -> dict:
     """The issue's speed target: the bundled telecom model (three tasks) against the naive reference
-    (one task), both predicting the same real comments in one process, in the same run."""
+    (one task), both predicting the same real comments in one process, in the same run.
+
+    The first pass of the freshly loaded model fills its per-process caches (what a short job sees);
+    later passes are the steady state of a long archive job. The naive reference has no caches.
+    """
     import vnfeedback
     from vnfeedback import features
 
     directory = Path(tempfile.mkdtemp(prefix="bench-speed-"))
     naive = fit_naive(corpus["train"], {"sentiment": "single"}, directory)
     texts = [r["text"] for r in corpus["test"]] + [r["text"] for r in corpus["train"]]
-    started = time.perf_counter()
-    naive(texts)
-    naive_rate = len(texts) / (time.perf_counter() - started)
+
+    def rate(predict) -> float:
+        started = time.perf_counter()
+        predict(texts)
+        return len(texts) / (time.perf_counter() - started)
+
+    naive_first = rate(naive)
     model = vnfeedback.load()
     features._char_grams.cache_clear()
-    started = time.perf_counter()
-    model.predict_many(texts)
-    ours = len(texts) / (time.perf_counter() - started)
+    ours_first = rate(model.predict_many)
+    # steady state: the best of three alternating passes each, so that a noisy moment on the machine
+    # does not decide the ratio
+    ours_second = naive_second = 0.0
+    for _ in range(3):
+        ours_second = max(ours_second, rate(model.predict_many))
+        naive_second = max(naive_second, rate(naive))
     shutil.rmtree(directory, ignore_errors=True)
     return {
         "texts": len(texts),
-        "naive_one_task_per_second": naive_rate,
-        "bundled_three_tasks_per_second": ours,
-        "ratio": ours / naive_rate,
+        "naive_one_task_per_second": naive_first,
+        "bundled_three_tasks_per_second": ours_first,
+        "ratio": ours_first / naive_first,
+        "naive_second_pass_per_second": naive_second,
+        "bundled_second_pass_per_second": ours_second,
+        "ratio_second_pass": ours_second / naive_second,
     }
 
 
@@ -394,7 +409,9 @@ def write_report(results: dict) -> None:
             f"\n\nSpeed target (batch, one process, same run, {speed['texts']:,} UIT-VSFC comments): the "
             f"bundled telecom model predicts three tasks at {speed['bundled_three_tasks_per_second']:,.0f} "
             f"comments/s, the naive reference one task at {speed['naive_one_task_per_second']:,.0f}/s: "
-            f"ratio {speed['ratio']:.2f}x (target ≥ 4x)."
+            f"ratio {speed['ratio']:.2f}x (target ≥ 4x). Later passes over the same comments (caches filled, "
+            f"the steady state of a long archive job; best of three each): {speed['bundled_second_pass_per_second']:,.0f} vs "
+            f"{speed['naive_second_pass_per_second']:,.0f}/s, ratio {speed['ratio_second_pass']:.2f}x."
         )
     report.write(
         "quality", "Accuracy and speed on public Vietnamese feedback corpora", body, {"results": results}
