@@ -15,6 +15,7 @@ import vnfeedback
 from vnfeedback import features, tokenize
 
 from . import report
+from .corpus import BATCHES, writing_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 GOALS = {"complaint_type": 0.88, "product_area": 0.88, "intent": 0.85}  # macro-F1 on the test split
@@ -83,12 +84,9 @@ def run() -> None:
         f"{on_test['n']:,} comments, sample archive {on_archive['n']:,}. Needs review: "
         f"{on_test['needs_review_share']:.1%} of the test split, {on_archive['needs_review_share']:.1%} of the archive."
     )
-    batches = {
-        "first batch": [r for r in test if not r.get("writer", "").startswith("r2-")],
-        "second batch": [r for r in test if r.get("writer", "").startswith("r2-")],
-    }
+    batches = {name: [r for r in test if writing_batch(r) == name] for name in reversed(BATCHES.values())}
     by_batch = {name: model.evaluate(rows_)["tasks"] for name, rows_ in batches.items() if rows_}
-    if len(by_batch) > 1:  # the second batch was written to be clear on the hard boundaries: say so
+    if len(by_batch) > 1:  # the batches were written for different ends (see the data card): say so
         body += "\n\nTest split by writing batch (macro-F1):\n\n"
         body += report.table(
             ["test rows", "comments", *GOALS],

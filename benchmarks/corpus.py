@@ -18,6 +18,16 @@ from . import report
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "telecom"
 
+#: Writing batches, told apart by the prefix of ``writer``: the first batch; the second, written on the
+#: boundaries a first model confused; the third, written in voices the corpus lacked.
+BATCHES = {"r3-": "third batch", "r2-": "second batch", "": "first batch"}
+
+
+def writing_batch(row: dict) -> str:
+    """The name of the writing batch a corpus row belongs to."""
+    writer = row.get("writer", "")
+    return next(name for prefix, name in BATCHES.items() if writer.startswith(prefix))
+
 
 def load(split: str) -> list[dict]:
     path = CORPUS / f"{split}.jsonl"
@@ -209,8 +219,8 @@ def write_review(rows: list[dict]) -> None:
     split_of = {r["id"]: r["split"] for r in second.values()}
     everything = rows + archive
     first = first_annotation(everything, log)
-    first_batch = [r for r in rows if not r.get("writer", "").startswith("r2-")]  # round 1 read these
-    second_batch = {r["id"] for r in rows if r.get("writer", "").startswith("r2-")}
+    first_batch = [r for r in rows if writing_batch(r) == "first batch"]  # round 1 read these
+    later = {r["id"]: writing_batch(r) for r in rows if writing_batch(r) != "first batch"}
     reviewed = sum(bool(r.get("reviewed")) for r in first_batch)
     body = ""
     for round_, title in (
@@ -231,7 +241,7 @@ def write_review(rows: list[dict]) -> None:
                 any(_labels(first[i], f) != _labels(second[i], f) for f in FIELDS) for i in second
             )
             body += (
-                f"All {len(second):,} comments (train, test and the sample archive; for the second batch, "
+                f"All {len(second):,} comments (train, test and the sample archive; for the later batches, "
                 "the writers' own labels are the first annotation) were labelled again by "
                 f"annotators who saw only the text and the standard; the {disagreed:,} where the two "
                 "annotations differed were settled by adjudicators who saw both, unmarked and in random order; "
@@ -244,12 +254,14 @@ def write_review(rows: list[dict]) -> None:
     parts = [
         (
             f"{part}, first batch" if part != "archive" else part,
-            [i for i in second if split_of[i] == part and i not in second_batch],
+            [i for i in second if split_of[i] == part and i not in later],
         )
         for part in ("train", "test", "archive")
     ]
-    if second_batch:
-        parts.append(("second batch (train and test)", [i for i in second if i in second_batch]))
+    for name in reversed(BATCHES.values()):
+        ids = [i for i in second if later.get(i) == name]
+        if ids:
+            parts.append((f"{name} (train and test)", ids))
     for part, ids in parts:
         row = [part, f"{len(ids):,}"]
         for field in FIELDS:
