@@ -52,6 +52,7 @@ def test_to_dict_is_json_serialisable(tiny_model):
 
 def test_batch_predictions_read_like_plain_ones(tiny_model):
     """predict_many fills the score dicts only when read: every way of reading them must agree."""
+    import dataclasses
     import pickle
 
     from vnfeedback import Prediction
@@ -59,21 +60,25 @@ def test_batch_predictions_read_like_plain_ones(tiny_model):
     many = tiny_model.predict_many(SAMPLES)
     for p in many:
         for task in TASKS:  # before the dicts exist, from the probability rows
-            assert p.max_score(task) == pytest.approx(max(p.scores[task].values()), abs=1e-12)
+            assert p.max_score(task) == max(p.scores[task].values())
     for p in tiny_model.predict_many(SAMPLES):
         plain = Prediction(
             p.labels, {t: dict(s) for t, s in p.scores.items()}, p.needs_review, p.review_reasons
         )
         assert p == plain and repr(p) == repr(plain)
         assert p.scores is p.scores  # built once
-        assert pickle.loads(pickle.dumps(p)) == p
+        assert dataclasses.asdict(p) == dataclasses.asdict(plain)
+        assert dataclasses.replace(p, needs_review=True).scores == plain.scores
         assert p.max_score("intent") == max(p.scores["intent"].values())
-    fresh = tiny_model.predict_many(SAMPLES[:1])[0]
-    assert pickle.loads(pickle.dumps(fresh)).scores == tiny_model.predict(SAMPLES[0]).scores
-    with pytest.raises(AttributeError, match="read-only"):
-        fresh.labels = {}
+    fresh = tiny_model.predict_many(SAMPLES[:2])
+    assert pickle.loads(pickle.dumps(fresh)) == tiny_model.predict_many(SAMPLES[:2])
+    assert pickle.loads(pickle.dumps(fresh[0])).scores == tiny_model.predict(SAMPLES[0]).scores
+    with pytest.raises(AttributeError, match="cannot assign"):
+        fresh[0].labels = {}
     with pytest.raises(KeyError):
-        fresh.max_score("no_such_task")
+        fresh[1].max_score("no_such_task")
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        fresh[1].nothing  # noqa: B018
 
 
 def test_predict_many_matches_predict(tiny_model):

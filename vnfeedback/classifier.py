@@ -30,6 +30,7 @@ import platform
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,7 @@ __all__ = ["FeedbackClassifier", "Prediction", "check_text"]
 MIN_LABEL_EXAMPLES = 10
 
 
+@dataclass(frozen=True)
 class Prediction:
     """The labels of one text, their probabilities, and whether a person should look at it.
 
@@ -60,30 +62,14 @@ class Prediction:
     review_reasons : list of str
         Why ``needs_review`` is True (empty otherwise).
 
-    A prediction is read-only. ``predict_many`` builds the ``scores`` dicts only when they are first
-    read (from one row per task of the batch's probability arrays), since archives mostly need the
-    labels and ``max_score``.
+    ``predict_many`` builds the ``scores`` dicts only when they are first read (from one row per task
+    of the batch's probability arrays), since archives mostly need the labels and ``max_score``.
     """
 
-    __slots__ = ("_rows", "_scores", "labels", "needs_review", "review_reasons")
-
     labels: dict[str, Any]
+    scores: dict[str, dict[str, float]]
     needs_review: bool
-    review_reasons: list[str]
-
-    def __init__(
-        self,
-        labels: dict[str, Any],
-        scores: dict[str, dict[str, float]],
-        needs_review: bool,
-        review_reasons: list[str] | None = None,
-    ) -> None:
-        _set = object.__setattr__
-        _set(self, "labels", labels)
-        _set(self, "needs_review", needs_review)
-        _set(self, "review_reasons", [] if review_reasons is None else review_reasons)
-        _set(self, "_scores", scores)
-        _set(self, "_rows", None)
+    review_reasons: list[str] = field(default_factory=list)
 
     @classmethod
     def _from_rows(
@@ -93,57 +79,40 @@ class Prediction:
         needs_review: bool,
         review_reasons: list[str],
     ) -> Prediction:
-        """A prediction whose scores are (task, label ids, probability row, its maximum) until read."""
-        prediction = cls(labels, None, needs_review, review_reasons)  # type: ignore[arg-type]
-        object.__setattr__(prediction, "_rows", rows)
+        """A prediction whose ``scores`` are, until read, (task, label ids, probability row, its
+        maximum) per task: the attribute is left unset, so that ``__getattr__`` builds it."""
+        prediction = object.__new__(cls)
+        prediction.__dict__.update(
+            labels=labels, needs_review=needs_review, review_reasons=review_reasons, _rows=rows
+        )
         return prediction
 
-    @property
-    def scores(self) -> dict[str, dict[str, float]]:
-        if self._scores is None:
-            object.__setattr__(
-                self,
-                "_scores",
-                {task: dict(zip(names, row.tolist(), strict=True)) for task, names, row, _ in self._rows},
-            )
-            object.__setattr__(self, "_rows", None)
-        return self._scores
+    def __getattr__(self, name: str) -> Any:  # only called for attributes not set: the lazy scores
+        rows = self.__dict__.get("_rows")
+        if name != "scores" or rows is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        scores = {task: dict(zip(names, row.tolist(), strict=True)) for task, names, row, _ in rows}
+        self.__dict__["scores"] = scores  # another thread may have done the same: equal dicts
+        self.__dict__.pop("_rows", None)
+        return scores
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "labels": self.labels,
+            "scores": self.scores,
+            "needs_review": self.needs_review,
+            "review_reasons": self.review_reasons,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     def max_score(self, task: str) -> float:
         """The highest probability among ``task``'s labels (the CLI's ``<task>_score`` column)."""
-        if self._scores is None:
-            for name, _, _, top in self._rows:
-                if name == task:
-                    return top
-        if task not in self.scores:
-            raise KeyError(task)
+        for name, _, _, top in self.__dict__.get("_rows") or ():
+            if name == task:
+                return top
         return max(self.scores[task].values())
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"a Prediction is read-only; cannot set {name!r}")
-
-    __delattr__ = __setattr__  # type: ignore[assignment]
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Prediction):
-            return NotImplemented
-        return (self.labels, self.scores, self.needs_review, self.review_reasons) == (
-            other.labels,
-            other.scores,
-            other.needs_review,
-            other.review_reasons,
-        )
-
-    __hash__ = None  # type: ignore[assignment]  # its dicts are mutable, like a dataclass's
-
-    def __repr__(self) -> str:
-        return (
-            f"Prediction(labels={self.labels!r}, scores={self.scores!r}, "
-            f"needs_review={self.needs_review!r}, review_reasons={self.review_reasons!r})"
-        )
-
-    def __reduce__(self):
-        return (Prediction, (self.labels, self.scores, self.needs_review, self.review_reasons))
 
     def to_dict(self) -> dict[str, Any]:
         """A plain JSON-serialisable dict of the prediction."""
