@@ -184,11 +184,10 @@ def _tone_only_table() -> dict[int, str]:
 # --- placeholders ------------------------------------------------------------------------------
 
 _L = r"a-zà-ỹđ"  # lower-case Vietnamese letters (NFC, after lower-casing)
+_TLD = r"\.(?:com|vn|net|org|info|io|me|ly)\b"  # the web addresses the URL rule knows without a scheme
 _PLACEHOLDER_RULES: list[tuple[re.Pattern[str], str]] = [
     (
-        re.compile(
-            r"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|vn|net|org|info|io|me|ly)\b(?:/\S*)?"
-        ),
+        re.compile(rf"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*{_TLD}(?:/\S*)?"),
         " xxurl ",
     ),
     (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), " xxemail "),
@@ -219,7 +218,7 @@ _PLACEHOLDER_RULES: list[tuple[re.Pattern[str], str]] = [
 ]
 # The first two rules can only match a text that ``_ADDRESS_GATE`` finds; the others all need a digit.
 _ADDRESS_PASS, _DIGIT_PASS = _PLACEHOLDER_RULES[:2], _PLACEHOLDER_RULES[2:]
-_ADDRESS_GATE = re.compile(r"@|www\.|https?://|\.(?:com|vn|net|org|info|io|me|ly)\b")
+_ADDRESS_GATE = re.compile(rf"@|www\.|https?://|{_TLD}")
 
 _WORD_RE = re.compile(r"\w+")
 _SPACES_RE = re.compile(r"\s+")
@@ -321,7 +320,7 @@ BATCH_SEPARATOR = " \ue000 "
 
 # Every placeholder rule needs one of these; a text without any skips the rules. The second form
 # runs on to the end of its text, so that one scan of a batch matches each text at most once.
-_PLACEHOLDER_GATE = re.compile(r"\d|@|www\.|https?://|\.(?:com|vn|net|org|info|io|me|ly)\b")
+_PLACEHOLDER_GATE = re.compile(r"\d|" + _ADDRESS_GATE.pattern)
 _PLACEHOLDER_GATE_RUN = re.compile(_PLACEHOLDER_GATE.pattern.join(("(?:", ")[^\ue000]*")))
 _ADDRESS_GATE_RUN = re.compile(_ADDRESS_GATE.pattern.join(("(?:", ")[^\ue000]*")))
 
