@@ -112,6 +112,9 @@ def _tone_table() -> tuple[re.Pattern[str], dict[str, str]]:
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _INVISIBLE_RE = re.compile(r"[\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff\ufe0e\ufe0f]")
 _SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+_UNSAFE_RE = re.compile(
+    "[" + "".join(p.pattern[1:-1] for p in (_CONTROL_RE, _INVISIBLE_RE, _SURROGATE_RE)) + "]"
+)
 # Emoji blocks: pictographs, symbols, dingbats, flags, and supplemental symbols.
 _EMOJI_RE = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2300-\u23ff\u2b00-\u2bff\U0001f1e6-\U0001f1ff]")
 _TONE_MARKS = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
@@ -140,6 +143,8 @@ def clean(text: str) -> str:
 
 
 def _strip_unsafe(text: str) -> str:
+    if not _UNSAFE_RE.search(text):  # one scan for the usual text that has none of them
+        return text
     text = _SURROGATE_RE.sub(" ", text)
     text = _CONTROL_RE.sub(" ", text)
     return _INVISIBLE_RE.sub("", text)
@@ -318,11 +323,12 @@ def normalize(text: str, *, abbreviations: Mapping[str, str] | None = None) -> s
 #: the next text (every pattern treats a space like the end of the text).
 BATCH_SEPARATOR = " \ue000 "
 
-# Every placeholder rule needs one of these; a text without any skips the rules. The second form
-# runs on to the end of its text, so that one scan of a batch matches each text at most once.
+# Every placeholder rule needs one of these; a text without any skips the rules. The batch forms run
+# on to the end of their text, so that one scan of a batch matches each text at most once: texts with
+# an address get the address rules, then texts with a digit (all the other rules need one) the rest.
 _PLACEHOLDER_GATE = re.compile(r"\d|" + _ADDRESS_GATE.pattern)
-_PLACEHOLDER_GATE_RUN = re.compile(_PLACEHOLDER_GATE.pattern.join(("(?:", ")[^\ue000]*")))
 _ADDRESS_GATE_RUN = re.compile(_ADDRESS_GATE.pattern.join(("(?:", ")[^\ue000]*")))
+_DIGIT_GATE_RUN = re.compile(r"\d[^\ue000]*")
 
 
 def _placeholders(text: str, rules: Sequence[tuple[re.Pattern[str], str]] = _PLACEHOLDER_RULES) -> str:
@@ -355,8 +361,8 @@ def prepare_many(texts: list[str]) -> list[str] | None:
     parts = joined.split(BATCH_SEPARATOR)
     ends = np.cumsum([len(part) + len(BATCH_SEPARATOR) for part in parts])
     # the rules in their order: URL and e-mail on the texts with an address, then the rest on the texts
-    # with a digit or an address left (the rest all need a digit, so no other text can change)
-    for gate, rules in ((_ADDRESS_GATE_RUN, _ADDRESS_PASS), (_PLACEHOLDER_GATE_RUN, _DIGIT_PASS)):
+    # with a digit (the rest all need one, so no other text can change)
+    for gate, rules in ((_ADDRESS_GATE_RUN, _ADDRESS_PASS), (_DIGIT_GATE_RUN, _DIGIT_PASS)):
         if rules is _DIGIT_PASS:  # the texts as the address pass left them
             joined = BATCH_SEPARATOR.join(parts)
             ends = np.cumsum([len(part) + len(BATCH_SEPARATOR) for part in parts])
