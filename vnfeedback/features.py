@@ -477,12 +477,17 @@ class _Growing:
 class _Lookup:
     """Packed n-gram keys -> values (a key may have several), looked up for a whole batch."""
 
-    def __init__(self, pairs: list[tuple[int, int]]) -> None:
-        pairs.sort()
-        keys = np.array([k for k, _ in pairs], dtype=np.int64)
-        self.values = np.array([v for _, v in pairs], dtype=np.int64)
-        self.keys, self.first, counts = np.unique(keys, return_index=True, return_counts=True)
+    def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
+        order = np.lexsort((values, keys))  # by key, then value
+        self.values = values[order]
+        self.keys, self.first, counts = np.unique(keys[order], return_index=True, return_counts=True)
         self.counts = counts if len(counts) and counts.max() > 1 else None
+
+    @classmethod
+    def of(cls, pairs: Sequence[tuple[int, int]]) -> _Lookup:
+        """From (key, value) pairs."""
+        array = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+        return cls(array[:, 0], array[:, 1])
 
     def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(index into ``keys`` of every match, the matched value), one pair per match."""
@@ -533,14 +538,25 @@ class _BatchReader:
         s_low, s_high = max(extractor._stripped[0], 1), extractor._stripped[1]
         self.w_unigrams, self.s_unigrams = w_low <= 1 <= w_high, s_low <= 1 <= s_high
         # every syllable of a known n-gram gets its id now, so that a key names one n-gram only
-        pairs: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        grams: dict[tuple[str, int], tuple[list[str], list[int]]] = {}
         for name, column in extractor.vocabulary_.items():
             if name[0] in "ws" and " " in name:
                 parts = name[2:].split(" ")
-                to_id = self._syllable_id if name[0] == "w" else self._stripped_id
-                pairs.setdefault((name[0], len(parts)), []).append((_pack(map(to_id, parts)), column))
+                syllables_, columns = grams.setdefault((name[0], len(parts)), ([], []))
+                syllables_ += parts
+                columns.append(column)
+        lookups = {}
+        for (view, n), (syllables_, columns) in grams.items():
+            ids = self.syllable if view == "w" else self.stripped
+            new_id = self._syllable_id if view == "w" else self._stripped_id
+            for syllable in dict.fromkeys(syllables_):
+                if syllable not in ids:
+                    new_id(syllable)
+            packed = _pack_windows(np.array(list(map(ids.__getitem__, syllables_)), dtype=np.int64), n)
+            lookups[view, n] = _Lookup(packed[::n], np.array(columns, dtype=np.int64))
+        empty = _Lookup(_EMPTY, _EMPTY)
         self.ngrams = [
-            (view, n, _Lookup(pairs.get((view, n), [])))
+            (view, n, lookups.get((view, n), empty))
             for view, low, high in (("w", w_low, w_high), ("s", s_low, s_high))
             for n in range(max(low, 2), high + 1)
         ]
@@ -560,8 +576,8 @@ class _BatchReader:
                             exact.setdefault(len(ids), []).append((_pack(ids), column))
                         else:
                             self.long_phrases.append((ids, column))
-        self.phrases = {n: _Lookup(pairs) for n, pairs in exact.items()}
-        self.long_starts = _Lookup([(_pack(ids[:3]), k) for k, (ids, _) in enumerate(self.long_phrases)])
+        self.phrases = {n: _Lookup.of(pairs) for n, pairs in exact.items()}
+        self.long_starts = _Lookup.of([(_pack(ids[:3]), k) for k, (ids, _) in enumerate(self.long_phrases)])
 
     def full(self) -> bool:
         return max(len(self.syllable), len(self.stripped), len(self.raw)) > _MAX_IDS
