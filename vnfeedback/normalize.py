@@ -343,6 +343,19 @@ def prepare(text: str) -> str:
     return _placeholders(text) if _PLACEHOLDER_GATE.search(text) else text
 
 
+def _run_gated(parts: list[str], joined: str, gate: re.Pattern[str], rules: Sequence) -> bool:
+    """Apply ``rules`` in place to the parts (texts of ``joined``) that ``gate`` finds; whether any."""
+    starts = [m.start() for m in gate.finditer(joined)]
+    if not starts:
+        return False
+    ends = np.cumsum([len(part) + len(BATCH_SEPARATOR) for part in parts])
+    gated = np.searchsorted(ends, starts, side="right").tolist()
+    done = _placeholders(BATCH_SEPARATOR.join(parts[i] for i in gated), rules).split(BATCH_SEPARATOR)
+    for i, part in zip(gated, done, strict=True):
+        parts[i] = part
+    return True
+
+
 def prepare_many(texts: list[str]) -> list[str] | None:
     """``prepare`` of every text, each regular expression run once over the whole batch.
 
@@ -359,19 +372,11 @@ def prepare_many(texts: list[str]) -> list[str] | None:
     joined = BATCH_SEPARATOR.join(map(nfc, _strip_unsafe(joined).split(BATCH_SEPARATOR)))
     joined = _replace_emoji(joined).lower()
     parts = joined.split(BATCH_SEPARATOR)
-    ends = np.cumsum([len(part) + len(BATCH_SEPARATOR) for part in parts])
     # the rules in their order: URL and e-mail on the texts with an address, then the rest on the texts
     # with a digit (the rest all need one, so no other text can change)
-    for gate, rules in ((_ADDRESS_GATE_RUN, _ADDRESS_PASS), (_DIGIT_GATE_RUN, _DIGIT_PASS)):
-        if rules is _DIGIT_PASS:  # the texts as the address pass left them
-            joined = BATCH_SEPARATOR.join(parts)
-            ends = np.cumsum([len(part) + len(BATCH_SEPARATOR) for part in parts])
-        starts = [m.start() for m in gate.finditer(joined)]
-        gated = np.searchsorted(ends, starts, side="right").tolist()
-        if gated:
-            done = _placeholders(BATCH_SEPARATOR.join(parts[i] for i in gated), rules).split(BATCH_SEPARATOR)
-            for i, part in zip(gated, done, strict=True):
-                parts[i] = part
+    if _run_gated(parts, joined, _ADDRESS_GATE_RUN, _ADDRESS_PASS):
+        joined = BATCH_SEPARATOR.join(parts)
+    _run_gated(parts, joined, _DIGIT_GATE_RUN, _DIGIT_PASS)
     return parts
 
 
