@@ -7,12 +7,11 @@ rules), so a choice of default never peeks at a public test split.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from . import datasets, report
+from .corpus import TASKS, label_rules, load
 
-ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {
     "defaults": {},
     "NB log-count ratio weighting": {"nb_weighting": True},
@@ -42,19 +41,10 @@ def _score(name: str, options: dict, root: Path) -> dict:
         datasets.visfd(root, "train"), tasks={"aspects": "multilabel"}, **options
     ).evaluate(datasets.visfd(root, "dev"))["tasks"]["aspects"]
     out["ViSFD micro-F1"] = visfd["micro_f1"]
-    corpus = ROOT / "data" / "telecom"
-
-    def rows(split: str) -> list[dict]:
-        return [
-            json.loads(x) for x in (corpus / f"{split}.jsonl").read_text(encoding="utf-8").splitlines() if x
-        ]
-
-    rules = json.loads((corpus / "label_rules.json").read_text(encoding="utf-8"))
-    tasks = {"complaint_type": "multilabel", "product_area": "single", "intent": "single"}
-    telecom = vnfeedback.train(rows("train"), tasks=tasks, label_rules=rules, **options).evaluate(
-        rows("test")
+    telecom = vnfeedback.train(load("train"), tasks=TASKS, label_rules=label_rules(), **options).evaluate(
+        load("test")
     )
-    for task in tasks:
+    for task in TASKS:
         out[f"telecom {task} mF1"] = telecom["tasks"][task]["macro_f1"]
     return {"variant": name, **out}
 
@@ -77,10 +67,9 @@ def run(*, data_dir: str | None) -> None:
         for r in results
     ]
     body = report.table(["variant", *columns], rows)
-    telecom_test = (ROOT / "data" / "telecom" / "test.jsonl").read_text(encoding="utf-8").splitlines()
     sizes = (
         f"VSFC dev has {len(datasets.vsfc(root, 'dev')):,} comments, ViSFD dev "
-        f"{len(datasets.visfd(root, 'dev')):,}, telecom test {sum(1 for line in telecom_test if line):,}"
+        f"{len(datasets.visfd(root, 'dev')):,}, telecom test {len(load('test')):,}"
     )
     body += (
         "\n\nOne option changed at a time from the `vnfeedback.train` defaults; public corpora scored on their "

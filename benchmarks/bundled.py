@@ -15,7 +15,7 @@ import vnfeedback
 from vnfeedback import features, tokenize
 
 from . import report
-from .corpus import BATCHES, writing_batch
+from .corpus import BATCHES, TASKS, label_rules, load, writing_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 GOALS = {"complaint_type": 0.88, "product_area": 0.88, "intent": 0.85}  # macro-F1 on the test split
@@ -31,24 +31,22 @@ def learning_curve(test: list[dict], archive: list[dict]) -> list:
     import random
     import warnings
 
-    rows = _rows(ROOT / "data" / "telecom" / "train.jsonl")
-    rules = json.loads((ROOT / "data" / "telecom" / "label_rules.json").read_text(encoding="utf-8"))
-    tasks = {"complaint_type": "multilabel", "product_area": "single", "intent": "single"}
+    rows, rules = load("train"), label_rules()
     curve = []
     for quarter in (1, 2, 3, 4):
         part = random.Random(0).sample(rows, len(rows) * quarter // 4)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
-            model = vnfeedback.train(part, tasks=tasks, label_rules=rules, random_state=0)
+            model = vnfeedback.train(part, tasks=TASKS, label_rules=rules, random_state=0)
         on_test, on_archive = model.evaluate(test)["tasks"], model.evaluate(archive)["tasks"]
-        curve.append((len(part), {t: (on_test[t]["macro_f1"], on_archive[t]["macro_f1"]) for t in tasks}))
+        curve.append((len(part), {t: (on_test[t]["macro_f1"], on_archive[t]["macro_f1"]) for t in TASKS}))
     return curve
 
 
 def run() -> None:
     model = vnfeedback.load()
     card = model.card
-    test = _rows(ROOT / "data" / "telecom" / "test.jsonl")
+    test = load("test")
     archive = _rows(ROOT / "examples" / "sample_archive_labels.jsonl")
     on_test, on_archive = model.evaluate(test), model.evaluate(archive)
     cv = card["cv_metrics"]["tasks"]
@@ -127,7 +125,7 @@ def run() -> None:
         [[f"{n:,}", *(f"{scores[t][0]:.3f} / {scores[t][1]:.3f}" for t in GOALS)] for n, scores in curve],
     )
 
-    texts = [r["text"] for r in _rows(ROOT / "data" / "telecom" / "train.jsonl")] + [r["text"] for r in test]
+    texts = [r["text"] for r in load("train")] + [r["text"] for r in test]
     tokenize._segment_piece.cache_clear()
     features._char_grams.cache_clear()
     model = vnfeedback.load()  # a fresh copy: its per-process tables start empty

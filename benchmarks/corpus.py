@@ -29,9 +29,19 @@ def writing_batch(row: dict) -> str:
     return next(name for prefix, name in BATCHES.items() if writer.startswith(prefix))
 
 
+#: The bundled model's tasks; its label rules are ``label_rules()``.
+TASKS = {"complaint_type": "multilabel", "product_area": "single", "intent": "single"}
+
+
 def load(split: str) -> list[dict]:
+    """The rows of one file of the corpus (``train``, ``test``, ``review_log``, ...)."""
     path = CORPUS / f"{split}.jsonl"
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def label_rules() -> dict:
+    """The label rules the bundled model is trained with (``data/telecom/label_rules.json``)."""
+    return json.loads((CORPUS / "label_rules.json").read_text(encoding="utf-8"))
 
 
 def near_duplicate_share(texts: list[str], threshold: float = 0.8) -> tuple[float, int]:
