@@ -671,10 +671,11 @@ class FeedbackClassifier:
         reasons: list[list[str]] = [
             [] if w else ["nothing to read: the text has no words"] for w in has_words
         ]
+        tops = {task: p.max(axis=1) for task, p in probas.items()}  # each task's top probability per text
         for task, model in self.models_.items():
             p, names = probas[task], model.labels
             if model.kind == "single":
-                confidence = p.max(axis=1)
+                confidence = tops[task]
                 for i in np.flatnonzero(confidence < self.review_min_proba).tolist():
                     reasons[i].append(
                         f"{task}: top probability {confidence[i]:.2f} < {self.review_min_proba}"
@@ -692,7 +693,7 @@ class FeedbackClassifier:
             *(
                 [
                     (task, model.labels, row, top)
-                    for row, top in zip(probas[task], probas[task].max(axis=1).tolist(), strict=True)
+                    for row, top in zip(probas[task], tops[task].tolist(), strict=True)
                 ]
                 for task, model in self.models_.items()
             ),
