@@ -36,7 +36,7 @@ def test_accented_and_unaccented_texts_share_the_stripped_view():
 
 
 def test_each_view_is_unit_length():
-    fe = fitted()
+    fe = fitted(concepts=True)
     X = fe.transform(["Gọi tổng đài không được, mạng yếu"]).toarray()[0]
     for view in range(5):
         block = X[fe.view_of_column_ == view]
@@ -92,21 +92,21 @@ def test_bad_parameters_are_named(params, message):
 
 
 def test_concepts_meet_across_wordings_and_missing_diacritics():
-    fe = fitted()
+    fe = fitted(concepts=True)
     for text in ("mất tín hiệu cả ngày", "song yeu qua", "SÓNG YẾU"):
         assert "k|network" in fe.analyze(text).features, text
     assert "k|network" not in fe.analyze("cảm ơn nhân viên").features
 
 
 def test_concept_phrase_may_belong_to_several_concepts():
-    fe = fitted()
+    fe = fitted(concepts=True)
     features = fe.analyze("hết dung lượng rồi").features
     assert {"k|promotion", "k|mobile_data"} <= set(features)
 
 
-def test_concepts_can_be_turned_off():
-    fe = fitted(concepts=False)
-    assert not any(f.startswith("k|") for f in fe.analyze("sóng yếu").features)
+def test_concepts_are_off_unless_asked_for():
+    for fe in (fitted(), fitted(concepts=False)):
+        assert not any(f.startswith("k|") for f in fe.analyze("sóng yếu").features)
 
 
 def test_fast_prediction_path_equals_the_plain_transform():
@@ -145,7 +145,8 @@ def same_matrix(a, b) -> bool:
     "params",
     [
         {},
-        {"negation": False, "concepts": False},
+        {"concepts": True},
+        {"negation": False},
         {"word_ngrams": (2, 3), "stripped_ngrams": (0, 0)},
         {"char_ngrams": (0, 0), "word_ngrams": (1, 1)},
         {"char_ngrams": (1, 4), "stripped_ngrams": (1, 3)},
@@ -170,7 +171,7 @@ def test_batch_path_equals_the_reference_on_real_comments(params):
     )
 )
 def test_batch_path_equals_the_reference_on_any_text(texts):
-    fe = fitted()
+    fe = fitted(concepts=True)
     fast, flags = fe.transform_flagged(texts)
     assert same_matrix(fast, fe.transform(texts))
     assert flags == [fe.analyze(t).has_words for t in texts]

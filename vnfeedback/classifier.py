@@ -208,7 +208,7 @@ class FeedbackClassifier:
         stripped_ngrams: tuple[int, int] = (1, 2),
         char_ngrams: tuple[int, int] = (2, 5),
         negation: bool = True,
-        concepts: bool = True,
+        concepts: bool = False,
         min_df: int = 2,
         max_features: int | None = None,
         abbreviations: Mapping[str, str] | None = None,

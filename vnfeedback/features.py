@@ -6,8 +6,8 @@ Views (each an independent block of columns, L2-normalised on its own, as in a F
 ``s``  syllable n-grams of the accent-stripped text, where "mang yeu qua" meets "mạng yếu quá"
 ``c``  character n-grams inside accent-stripped syllables (``char_wb``-style), robust to typos
 ``n``  negated tokens (``neg_mạng``) from ``tokenize.mark_negation``
-``k``  telecom concepts (``resources/concepts.tsv``): "mất tín hiệu" and "sóng yếu" both give
-       ``k|network``, so a wording rare in training still meets the common ones
+``k``  telecom concepts (``resources/concepts.tsv``, off by default): "mất tín hiệu" and "sóng yếu"
+       both give ``k|network``, so a wording rare in a small training set still meets the common ones
 
 The extractor follows scikit-learn's conventions (parameters in ``__init__``, learned state ending in
 ``_``) but is self-contained: it computes everything with numpy/scipy, so a saved vocabulary and idf
@@ -144,7 +144,8 @@ class FeatureExtractor:
     negation : bool
         Add the ``n`` view of negated tokens.
     concepts : bool
-        Add the ``k`` view of telecom concepts.
+        Add the ``k`` view of telecom concepts (off by default: with the telecom corpus's 7,000
+        training comments it no longer helps, see ``python -m benchmarks ablations``).
     min_df : int
         Keep features seen in at least this many training texts.
     max_features : int or None
@@ -161,7 +162,7 @@ class FeatureExtractor:
         stripped_ngrams: tuple[int, int] = (1, 2),
         char_ngrams: tuple[int, int] = (2, 5),
         negation: bool = True,
-        concepts: bool = True,
+        concepts: bool = False,
         min_df: int = 2,
         max_features: int | None = None,
         abbreviations: Mapping[str, str] | None = None,
