@@ -9,6 +9,8 @@ from datetime import date, timedelta
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("matplotlib")
 
@@ -415,3 +417,81 @@ def test_classify_then_trend_report_with_a_real_model(tiny_model_dir, tmp_path):
     assert report["classified"] == 66 and report["errors"] == 0
     assert "SIEU5G" in {t["term"] for t in report["new_terms"]}
     assert (tmp_path / "trends.json").exists()
+
+
+# --- the batch reader of terms against the plain definition ------------------------------------
+
+
+def plain_reader(model):
+    """The new-term rule of the module docstring, applied to one comment at a time with ``normalize``."""
+    from vnfeedback.normalize import clean, load_abbreviations, normalize
+    from vnfeedback.tokenize import syllables
+
+    words, stripped = trends._known_terms(model)
+    extra = getattr(model.features_, "abbreviations", None) or {}
+    table = {**load_abbreviations(), **extra}
+
+    def known(term):
+        return term in words or strip_accents(term) in stripped
+
+    def candidate(token):
+        return len(token) >= 2 and not token.startswith("xx") and any(ch.isalpha() for ch in token)
+
+    def read(text):
+        text = text[: trends._TERM_TEXT_CHARS]
+        normalized = normalize(text, abbreviations=table)
+        terms, previous = set(), None
+        for token in syllables(normalized):
+            if candidate(token) and not known(token):
+                terms.add(("word", token))
+            elif candidate(token) and previous is not None and not known(f"{previous} {token}"):
+                terms.add(("bigram", f"{previous} {token}"))
+            previous = token if candidate(token) and known(token) else None
+        for code in re.findall(r"(?<!\w)[A-Z][A-Z0-9]{2,}(?!\w)", clean(text)):
+            if not known(code.lower()):
+                terms.add(("code", code))
+                terms.discard(("word", code.lower()))
+        return normalized, frozenset(terms)
+
+    return read
+
+
+def real_comments():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    rows = (root / "data" / "telecom" / "test.jsonl").read_text(encoding="utf-8").splitlines()
+    with open(root / "examples" / "sample_archive.csv", encoding="utf-8", newline="") as handle:
+        archive = [row["text"] for row in csv.DictReader(handle)]
+    return [json.loads(line)["text"] for line in rows] + archive
+
+
+def test_batch_reader_reads_real_comments_like_the_plain_rule(monkeypatch):
+    import vnfeedback
+
+    model = vnfeedback.load()
+    texts = real_comments()
+    texts += [texts[0], texts[1].upper(), "gói SIEU5G \ue000 lỗi", "x" * 30_000 + " MIMAX90"]
+    expected = list(map(plain_reader(model), texts))
+    reader = trends._TermReader(model)
+    assert reader.read_many(texts) == expected
+    # a small chunk cache, started afresh many times, and batches that hold the separator character
+    monkeypatch.setattr(trends, "_CHUNK_CACHE_SIZE", 50)
+    reader = trends._TermReader(model)
+    got = [read for start in range(0, len(texts), 97) for read in reader.read_many(texts[start : start + 97])]
+    assert got == expected
+    assert any(kind == "code" for _, terms in expected for kind, _ in terms)  # the rule had work to do
+    assert any(kind == "bigram" for _, terms in expected for kind, _ in terms)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from(list("mạngyếuquáKOkoSIEU5Gdcđc \n\t,.?!15k😡\ue000")), max_size=30),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_batch_reader_reads_any_text_like_the_plain_rule(texts):
+    model = stand_in_model()
+    assert trends._TermReader(model).read_many(texts) == list(map(plain_reader(model), texts))

@@ -309,7 +309,13 @@ def normalize(text: str, *, abbreviations: Mapping[str, str] | None = None) -> s
     'mạng 4g chậm, bị trừ xxmoney không rõ lý do xxemoneg'
     """
     table = load_abbreviations() if abbreviations is None else abbreviations
-    text = _WORD_RE.sub(lambda m: finish_word(m.group(0), table), prepare(text))
+    return finish(prepare(text), table)
+
+
+def finish(prepared: str, table: Mapping[str, str]) -> str:
+    """Step 5 of ``normalize`` on a ``prepare``d text (or any run of it between spaces): every word
+    finished, spaces collapsed."""
+    text = _WORD_RE.sub(lambda m: finish_word(m.group(0), table), prepared)
     return _SPACES_RE.sub(" ", text).strip()
 
 

@@ -83,11 +83,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .batch import read_chunks
 from .errors import DataError, ParameterError
-from .normalize import clean, load_abbreviations, normalize, strip_accents
+from .normalize import clean, finish, load_abbreviations, prepare, prepare_many, strip_accents
 from .tables import parse_multilabel, table_format, write_atomic
 from .tokenize import syllables
 
@@ -114,9 +114,10 @@ MIN_TERM_CHARS = 2
 
 # A comment longer than this is read only up to here for terms (the same cut as the features).
 _TERM_TEXT_CHARS = 20_000
-# Comments repeat a lot in real archives; only short texts are cached, so the cache stays small.
-_CACHE_TEXT_CHARS = 1_000
-_CACHE_SIZE = 16_384
+# Distinct chunks of text (runs between spaces) kept finished; past this the cache starts afresh.
+_CHUNK_CACHE_SIZE = 200_000
+# Comments read as one batch (``prepare_many``) by the report.
+_READ_BATCH = 2_000
 
 _DATE_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T\s]|$)")
 _CODE_RE = re.compile(r"(?<!\w)[A-Z][A-Z0-9]{2,}(?!\w)")
@@ -189,6 +190,24 @@ def _period_reader(by: str) -> Callable[[Any], str | None]:
 
 
 # --- what one row says -------------------------------------------------------------------------
+
+
+def _reads(reader: _TermReader, rows: list[dict[str, Any]], readable: list[bool], text_column: str):
+    """The reads of the readable rows, in order, a few thousand comments per batch (what a batch's
+    reads hold is kept only until its rows are counted)."""
+    for start in range(0, len(rows), _READ_BATCH):
+        batch = zip(rows[start : start + _READ_BATCH], readable[start : start + _READ_BATCH], strict=True)
+        yield from reader.read_many([row[text_column] for row, ok in batch if ok])
+
+
+def _failed(row: dict[str, Any]) -> bool:
+    """Whether the row was not classified (an error from reading it or from ``classify``)."""
+    error = row.get("__error__") or row.get("error")
+    return isinstance(error, str) and bool(error.strip())
+
+
+def _has_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
 
 
 def _is_true(value: Any) -> bool:
@@ -273,50 +292,98 @@ def _known_terms(model: Any) -> tuple[frozenset[str], frozenset[str]]:
 TERM_KINDS = ("code", "word", "bigram")
 
 
-def _text_reader(model: Any) -> Callable[[str], tuple[str, frozenset[tuple[str, str]]]]:
-    """A function from a comment to (its normalised text, the unknown terms it holds)."""
-    words, stripped = _known_terms(model)
-    extra = getattr(model.features_, "abbreviations", None) or {}
-    table = {**load_abbreviations(), **{str(k).lower(): str(v) for k, v in extra.items()}}
+class _TermReader:
+    """Comments -> (normalised text, the unknown terms it holds), a batch at a time.
 
-    @functools.lru_cache(maxsize=65_536)
-    def known(term: str) -> bool:
-        return term in words or strip_accents(term) in stripped
+    Reads each comment exactly as ``normalize`` and ``syllables`` would, one by one (tests hold the two
+    equal on real comments), but the text-wide half of normalisation runs once per batch
+    (``prepare_many``), and each distinct chunk of prepared text (a run between spaces; nothing after
+    ``prepare`` crosses a space) is finished and split into syllables once, until the cache is full.
+    """
 
-    @functools.lru_cache(maxsize=65_536)
-    def state_of(token: str) -> int:
+    def __init__(self, model: Any) -> None:
+        self.words, self.stripped = _known_terms(model)
+        extra = getattr(model.features_, "abbreviations", None) or {}
+        self.table = {**load_abbreviations(), **{str(k).lower(): str(v) for k, v in extra.items()}}
+        # chunk -> (its finished text, its syllables with their state)
+        self.chunks: dict[str, tuple[str, tuple[tuple[str, int], ...]]] = {}
+        self.known = functools.lru_cache(maxsize=65_536)(self._known)
+
+    def _known(self, term: str) -> bool:
+        return term in self.words or strip_accents(term) in self.stripped
+
+    def _state(self, token: str) -> int:
         """0: not a candidate (short, placeholder, punctuation, digits); 1: unknown; 2: known."""
         if len(token) < MIN_TERM_CHARS or token.startswith("xx") or not any(ch.isalpha() for ch in token):
             return 0
-        return 2 if known(token) else 1
+        return 2 if self.known(token) else 1
 
-    def read(text: str) -> tuple[str, frozenset[tuple[str, str]]]:
-        text = text[:_TERM_TEXT_CHARS]
-        normalized = normalize(text, abbreviations=table)
-        terms: set[tuple[str, str]] = set()
-        previous: str | None = None  # the known candidate just before, for pairs that span no gap
-        for token in syllables(normalized):
-            state = state_of(token)
+    def _chunk(self, chunk: str) -> _Chunk:
+        """A chunk read once: its finished text, the terms inside it, and what joins it to its neighbours."""
+        finished = finish(chunk, self.table)
+        found: set[tuple[str, str]] = set()
+        first: str | None = None
+        previous: str | None = None
+        for position, token in enumerate(syllables(finished)):
+            state = self._state(token)
+            if position == 0:
+                first = token if state == 2 else ""
             if state == 1:
-                terms.add(("word", token))
+                found.add(("word", token))
             elif state == 2 and previous is not None:
                 pair = f"{previous} {token}"
+                if not self.known(pair):
+                    found.add(("bigram", pair))
+            previous = token if state == 2 else None
+        entry = _Chunk(finished, frozenset(found), first, previous)
+        self.chunks[chunk] = entry
+        return entry
+
+    def read_many(self, texts: list[str]) -> list[tuple[str, frozenset[tuple[str, str]]]]:
+        """(normalised text, unknown terms) of every text; a text is read up to ``_TERM_TEXT_CHARS``."""
+        cut = [text[:_TERM_TEXT_CHARS] for text in texts]
+        distinct = list(dict.fromkeys(cut))  # comments repeat a lot in real archives
+        prepared = prepare_many(distinct)
+        if prepared is None:  # a text holds the batch separator: one at a time
+            prepared = [prepare(text) for text in distinct]
+        if len(self.chunks) > _CHUNK_CACHE_SIZE:
+            self.chunks.clear()
+        done = {text: self._read(text, ready) for text, ready in zip(distinct, prepared, strict=True)}
+        return [done[text] for text in cut]
+
+    def _read(self, text: str, prepared: str) -> tuple[str, frozenset[tuple[str, str]]]:
+        chunks, known = self.chunks, self.known
+        pieces: list[str] = []
+        terms: set[tuple[str, str]] = set()
+        previous: str | None = None  # the known candidate just before, for pairs that span no gap
+        for chunk in prepared.split():
+            entry = chunks.get(chunk) or self._chunk(chunk)
+            if entry.finished:
+                pieces.append(entry.finished)
+            if entry.terms:
+                terms |= entry.terms
+            if entry.first is None:  # no syllable: the chunk joins nothing and breaks nothing
+                continue
+            if previous is not None and entry.first:
+                pair = f"{previous} {entry.first}"
                 if not known(pair):
                     terms.add(("bigram", pair))
-            previous = token if state == 2 else None
+            previous = entry.last
         for match in _CODE_RE.finditer(clean(text)):
             code = match.group(0)
             if not known(code.lower()):
                 terms.add(("code", code))
                 terms.discard(("word", code.lower()))
-        return normalized, frozenset(terms)
+        return " ".join(pieces), frozenset(terms)
 
-    cached = functools.lru_cache(maxsize=_CACHE_SIZE)(read)
 
-    def read_maybe_cached(text: str) -> tuple[str, frozenset[tuple[str, str]]]:
-        return cached(text) if len(text) <= _CACHE_TEXT_CHARS else read(text)
+class _Chunk(NamedTuple):
+    """One chunk of prepared text as ``_TermReader`` keeps it."""
 
-    return read_maybe_cached
+    finished: str
+    terms: frozenset[tuple[str, str]]  # unknown words, and unknown pairs inside the chunk
+    first: str | None  # its first syllable if a known candidate, "" if another, None if it has none
+    last: str | None  # its last syllable if a known candidate
 
 
 class _TermCounter:
@@ -749,7 +816,7 @@ def trend_report(
         import vnfeedback
 
         model = vnfeedback.load(model)
-    read_text = _text_reader(model)
+    reader = _TermReader(model)
     period_of = _period_reader(by)
 
     stats: dict[str, _Period] = {}
@@ -760,21 +827,22 @@ def trend_report(
     for chunk in read_chunks(source, fmt, chunk_size):
         if tasks is None and any("__error__" not in row for row in chunk):
             tasks = _check_columns(chunk, source, date_column, text_column)
-        for row in chunk:
+        readable = [not _failed(row) and _has_text(row.get(text_column)) for row in chunk]
+        reads = _reads(reader, chunk, readable, text_column)
+        for row, ok in zip(chunk, readable, strict=True):
             order += 1
             period = period_of(row.get(date_column))
             bucket = stats.get(period or UNDATED)
             if bucket is None:
                 bucket = stats[period or UNDATED] = _Period(labels={task: Counter() for task in TREND_TASKS})
             bucket.volume += 1
-            error = row.get("__error__") or row.get("error")
-            if isinstance(error, str) and error.strip():
+            if _failed(row):
                 bucket.errors += 1
                 continue
             bucket.classified += 1
             bucket.needs_review += _is_true(row.get("needs_review"))
             text = row.get(text_column)
-            read = read_text(text) if isinstance(text, str) and text.strip() else None
+            read = next(reads) if ok else None
             for task, kind in (tasks or {}).items():
                 labels = _labels(row.get(task), kind)
                 bucket.labels[task].update(labels)
