@@ -137,6 +137,19 @@ def run(*, rows: int, data_dir: str | None, spark: bool = True) -> None:
         )
         print(table[-1], flush=True)
     speedup = results["jobs1"]["seconds"] / results["jobs2"]["seconds"]
+    # what an analyst runs next on the classified archive: the monthly trend report
+    command = [sys.executable, "-m", "vnfeedback", "report", str(out / "jobs1.parquet"), "--by", "month"]
+    seconds, rss = _timed([*command, "-o", str(out / "trends.html")])
+    results["report"] = {"seconds": seconds, "rows_per_second": rows / seconds, "peak_rss_mb": rss}
+    table.append(
+        [
+            "vnfeedback report --by month (of the --jobs 1 output)",
+            f"{seconds:,.1f}",
+            f"{rows / seconds:,.0f}",
+            f"{rss:,.0f}",
+        ]
+    )
+    print(table[-1], flush=True)
     if spark:
         try:
             import pyspark  # noqa: F401
