@@ -330,7 +330,10 @@ def test_bad_label_rules_are_named(small_rows, rules, message):
     [
         ("w|mạng yếu", "mạng yếu"),
         ("s|mang yeu", "mang yeu"),
-        ("c| mang", "…mang…"),
+        ("c|ang", "…ang…"),
+        ("c| mang", "mang…"),
+        ("c|ang ", "…ang"),
+        ("c| mang ", "mang"),
         ("n|neg_mạng", "neg_mạng"),
         ("k|network", "concept: network"),
     ],

@@ -801,10 +801,12 @@ def _plain_rules(rules: Mapping | None) -> dict | None:
 
 
 def _readable(feature: str) -> str:
-    """A feature name as a person reads it: 'w|mạng yếu' -> 'mạng yếu', 'c| mang' -> '…mang…'."""
+    """A feature name as a person reads it: 'w|mạng yếu' -> 'mạng yếu'; character n-grams show where
+    the syllable goes on with '…': 'c|ang' -> '…ang…', 'c| mang' -> 'mang…' (a syllable that starts so),
+    'c|ang ' -> '…ang' (ends so), 'c| mang ' -> 'mang' (the whole syllable)."""
     view, text = feature[0], feature[2:]
     if view == "c":
-        return f"…{text.strip()}…"
+        return ("" if text.startswith(" ") else "…") + text.strip() + ("" if text.endswith(" ") else "…")
     if view == "k":
         return f"concept: {text}"
     return text
