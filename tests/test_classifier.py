@@ -379,3 +379,30 @@ def test_evaluate_scores_the_labels_predict_gives_after_label_rules(small_rows):
             fn,
             tp + fn,
         )
+
+
+def test_accent_stripped_copies_are_learned_but_never_scored(small_rows, tmp_path):
+    from vnfeedback.normalize import strip_accents
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
+        plain = vnfeedback.train(small_rows, tasks=TASKS, n_folds=2)
+        model = vnfeedback.train(small_rows, tasks=TASKS, n_folds=2, augment_stripped=True)
+    with_diacritics = sum(strip_accents(r["text"]) != r["text"] for r in small_rows)
+    assert 0 < with_diacritics < len(small_rows)
+    card = model.card
+    assert card["training_data"]["accent_stripped_copies"] == with_diacritics
+    assert plain.card["training_data"]["accent_stripped_copies"] == 0
+    # cross-validation scored the original comments only
+    intent = card["cv_metrics"]["tasks"]["intent"]
+    assert sum(label["support"] for label in intent["per_label"].values()) == len(small_rows)
+    assert intent["per_label"]["complaint"]["support"] == sum(r["intent"] == "complaint" for r in small_rows)
+    # the copies taught the word view the stripped spellings the originals lack
+    stripped_only = {name for name in model.features_.vocabulary_ if name.startswith("w|")} - set(
+        plain.features_.vocabulary_
+    )
+    assert any(name[2:] == strip_accents(name[2:]) for name in stripped_only)
+    model.save(tmp_path / "m")
+    assert vnfeedback.load(tmp_path / "m").get_params()["augment_stripped"] is True
+    with pytest.raises(ParameterError, match="augment_stripped must be True or False, got 'yes'"):
+        vnfeedback.train(small_rows, tasks=TASKS, augment_stripped="yes")

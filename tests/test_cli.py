@@ -185,3 +185,16 @@ def test_report_with_an_unknown_period_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as raised:
         main(["report", "x.jsonl", "--by", "day"])
     assert raised.value.code == 2
+
+
+def test_train_can_learn_from_accent_stripped_copies(tmp_path):
+    from pathlib import Path
+
+    data = Path(__file__).parent / "fixtures" / "feedback_small.jsonl"
+    with pytest.warns(Warning):
+        code = main(["train", str(data), "-o", str(tmp_path / "m"), "--task", "intent:single", "--cv", "2",
+                     "--augment-stripped"])  # fmt: skip
+    assert code == 0
+    card = json.loads((tmp_path / "m" / "card.json").read_text(encoding="utf-8"))
+    assert card["params"]["augment_stripped"] is True
+    assert card["training_data"]["accent_stripped_copies"] > 0

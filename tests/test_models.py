@@ -76,3 +76,32 @@ def test_unweighted_classes_change_the_model():
         class_weight=None,
     )
     assert not np.allclose(a.coef, b.coef)
+
+
+def random_labels(n=120, n_features=600, seed=0):
+    """Rows with nothing to learn: random sparse features, random labels."""
+    rng = np.random.default_rng(seed)
+    X = sp.random(n, n_features, density=0.02, random_state=seed, format="csr")
+    return X, rng.integers(0, 2, n)
+
+
+def test_copies_stay_with_their_originals_in_the_folds():
+    # a copy of a held-out row in the training side would let a memorising model "predict" it
+    X, y = random_labels()
+    n = X.shape[0]
+    copy_of = np.arange(n)
+    doubled, y2 = sp.vstack([X, X[copy_of]]).tocsr(), np.concatenate([y, y[copy_of]])
+    for kind, target in (("single", y2), ("multilabel", np.stack([y2, 1 - y2], axis=1))):
+        model, oof = fit_task(
+            doubled,
+            target,
+            kind=kind,
+            labels=["a", "b"],
+            C_grid=(100.0,),
+            n_folds=4,
+            random_state=0,
+            copy_of=copy_of,
+        )
+        assert oof.shape[0] == n  # probabilities of the originals only
+        guessed = oof.argmax(axis=1) if kind == "single" else (oof[:, 0] >= model.thresholds[0]).astype(int)
+        assert (guessed == (y if kind == "single" else 1 - y)).mean() < 0.7, kind  # chance, not recall

@@ -39,6 +39,7 @@ from . import __version__
 from .errors import DataError, ParameterError, TextTypeError, VnfeedbackWarning
 from .features import VIEW_NAMES, FeatureExtractor
 from .models import TASK_KINDS, fit_task
+from .normalize import strip_accents
 from .tables import infer_tasks, parse_multilabel, read_records
 
 __all__ = ["FeedbackClassifier", "Prediction", "check_text"]
@@ -181,6 +182,11 @@ class FeedbackClassifier:
         Weigh classes inversely to their frequency (helps rare labels) or not.
     nb_weighting : bool
         Scale features by naive-Bayes log-count ratios before the SVM (NBSVM).
+    augment_stripped : bool
+        Also learn from an accent-stripped copy (same labels) of every training comment that has
+        diacritics, so that comments typed without them read like the rest. Copies are never scored:
+        each stays with its original in the cross-validation folds, and out-of-fold probabilities,
+        calibration, thresholds and the card's CV metrics come from the original comments only.
     n_folds : int
         Folds for choosing C, calibrating probabilities and choosing thresholds.
     review_min_proba, review_band : float
@@ -215,6 +221,7 @@ class FeedbackClassifier:
         C_grid: tuple[float, ...] = (0.1, 0.3, 1.0),
         class_weight: str | None = "balanced",
         nb_weighting: bool = False,
+        augment_stripped: bool = False,
         n_folds: int = 5,
         review_min_proba: float = 0.5,
         review_band: float = 0.1,
@@ -235,6 +242,7 @@ class FeedbackClassifier:
         self.C_grid = C_grid
         self.class_weight = class_weight
         self.nb_weighting = nb_weighting
+        self.augment_stripped = augment_stripped
         self.n_folds = n_folds
         self.review_min_proba = review_min_proba
         self.review_band = review_band
@@ -295,6 +303,8 @@ class FeedbackClassifier:
         grid = tuple(self.C_grid) if isinstance(self.C_grid, (list, tuple)) else ()
         if not grid or not all(isinstance(c, (int, float)) and c > 0 for c in grid):
             raise ParameterError(f"C_grid must be a non-empty tuple of positive numbers, got {self.C_grid!r}")
+        if not isinstance(self.augment_stripped, bool):
+            raise ParameterError(f"augment_stripped must be True or False, got {self.augment_stripped!r}")
         if self.class_weight not in ("balanced", None):
             raise ParameterError(f"class_weight must be 'balanced' or None, got {self.class_weight!r}")
         if not 0 < self.review_min_proba < 1:
@@ -388,8 +398,13 @@ class FeedbackClassifier:
         texts, targets = self._targets(rows, tasks)
         self._check_rules(tasks, targets)
 
+        # accent-stripped copies of the comments that have diacritics, after the originals
+        copy_of = np.array(
+            [i for i, text in enumerate(texts) if self.augment_stripped and strip_accents(text) != text],
+            dtype=np.int64,
+        )
         features = FeatureExtractor(**self.feature_params())
-        X = features.fit_transform(texts)
+        X = features.fit_transform(texts + [strip_accents(texts[i]) for i in copy_of])
         models, oof, label_counts = {}, {}, {}
         for task, kind in tasks.items():
             values = targets[task]
@@ -412,7 +427,7 @@ class FeedbackClassifier:
                         y[i, index[label]] = 1
             model, oof_proba = fit_task(
                 X,
-                y,
+                np.concatenate([y, y[copy_of]]),
                 kind=kind,
                 labels=labels,
                 C_grid=tuple(self.C_grid),
@@ -420,6 +435,7 @@ class FeedbackClassifier:
                 random_state=self.random_state,
                 class_weight=self.class_weight,
                 nb=self.nb_weighting,
+                copy_of=copy_of,
             )
             # saved as float32: round here so a loaded model predicts exactly like this one
             model.coef = model.coef.astype(np.float32)
@@ -439,6 +455,7 @@ class FeedbackClassifier:
             "library_versions": _library_versions(self.tokenizer),
             "training_data": {
                 "rows": len(texts),
+                "accent_stripped_copies": len(copy_of),
                 "sha256": _sha256_rows(texts, targets),
                 "label_counts": label_counts,
             },
@@ -543,6 +560,7 @@ class FeedbackClassifier:
             "C_grid": list(self.C_grid),
             "class_weight": self.class_weight,
             "nb_weighting": self.nb_weighting,
+            "augment_stripped": self.augment_stripped,
             "n_folds": self.n_folds,
             "review_min_proba": self.review_min_proba,
             "review_band": self.review_band,

@@ -77,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="the model's name in its card")
     p.add_argument("--description", default=None, help="a description for the model card")
     p.add_argument("--rules", default=None, help="a JSON file of label rules between tasks")
+    p.add_argument(
+        "--augment-stripped",
+        action="store_true",
+        help="also learn from accent-stripped copies of the comments that have diacritics",
+    )
     p.add_argument("--random-state", type=int, default=0)
     p.set_defaults(run=_train)
 
@@ -182,6 +187,7 @@ def _train(args: argparse.Namespace) -> int:
         n_folds=args.cv,
         tokenizer=args.tokenizer,
         label_rules=rules,
+        augment_stripped=args.augment_stripped,
     )
     if args.name:
         model.card_["name"] = args.name

@@ -169,6 +169,7 @@ def fit_task(
     random_state: int,
     class_weight: str | None = "balanced",
     nb: bool = False,
+    copy_of: np.ndarray | None = None,
 ) -> tuple[TaskModel, np.ndarray]:
     """Fit one task; return the model and its out-of-fold probabilities (for the model card).
 
@@ -177,12 +178,23 @@ def fit_task(
     X : sparse matrix (n_texts, n_features)
     y : ndarray
         Class indices (n_texts,) for ``single``; a 0/1 matrix (n_texts, n_labels) for ``multilabel``.
+    copy_of : ndarray of int, optional
+        When the last ``len(copy_of)`` rows are extra copies of training rows (e.g. accent-stripped),
+        the row each copies. A copy only ever joins the training side of a fold, with its original:
+        folds, out-of-fold probabilities, calibration and thresholds are those of the original rows
+        (the returned probabilities are for them only), and the final model learns from every row.
     """
-    folds = _folds(y, kind, n_folds, random_state)
+    n = X.shape[0] - (0 if copy_of is None else len(copy_of))
+    folds = _folds(y[:n], kind, n_folds, random_state)
+    if copy_of is not None and len(copy_of):
+        folds = [
+            (np.concatenate([train, n + np.flatnonzero(np.isin(copy_of, train))]), test)
+            for train, test in folds
+        ]
     options = {"random_state": random_state, "class_weight": class_weight, "nb": nb}
     if kind == "single":
-        return _fit_single(X, y, labels, C_grid, folds, options)
-    return _fit_multilabel(X, y, labels, C_grid, folds, options)
+        return _fit_single(X, y, labels, C_grid, folds, options, n)
+    return _fit_multilabel(X, y, labels, C_grid, folds, options, n)
 
 
 def _fit_ovr(X, y, n_labels, C, options):
@@ -194,22 +206,22 @@ def _fit_ovr(X, y, n_labels, C, options):
     return np.vstack([r[0] for r in rows]), np.array([r[1] for r in rows])
 
 
-def _fit_single(X, y, labels, C_grid, folds, options):
+def _fit_single(X, y, labels, C_grid, folds, options, n):
     from sklearn.linear_model import LogisticRegression
 
     n_labels = len(labels)
     best = None
     for C in C_grid:
-        oof = np.zeros((X.shape[0], n_labels))
+        oof = np.zeros((n, n_labels))
         for train, test in folds:
             coef, intercept = _fit_ovr(X[train], y[train], n_labels, C, options)
             oof[test] = np.asarray(X[test] @ coef.T) + intercept
-        score = _macro_f1(y, oof.argmax(axis=1), n_labels)
+        score = _macro_f1(y[:n], oof.argmax(axis=1), n_labels)
         if best is None or score > best[0] + 1e-9:
             best = (score, C, oof)
     _, C, oof = best
     calibrator = LogisticRegression(C=1.0, max_iter=1000)
-    calibrator.fit(oof, y)
+    calibrator.fit(oof, y[:n])
     calib_coef, calib_intercept = _single_coef(calibrator.coef_, calibrator.intercept_, n_labels)
     coef, intercept = _fit_ovr(X, y, n_labels, C, options)
     model = TaskModel(
@@ -225,26 +237,27 @@ def _fit_single(X, y, labels, C_grid, folds, options):
     return model, model.calibrate(oof)
 
 
-def _fit_multilabel(X, Y, labels, C_grid, folds, options):
+def _fit_multilabel(X, Y, labels, C_grid, folds, options, n):
     from sklearn.linear_model import LogisticRegression
 
     n_labels = len(labels)
     coefs, intercepts = np.zeros((n_labels, X.shape[1])), np.zeros(n_labels)
     calib_a, calib_b = np.ones(n_labels), np.zeros(n_labels)
     thresholds, chosen_C = np.full(n_labels, 0.5), np.zeros(n_labels)
-    oof_proba = np.zeros(Y.shape, dtype=np.float64)
+    oof_proba = np.zeros((n, n_labels), dtype=np.float64)
     candidates = np.round(np.linspace(0.05, 0.95, 91), 2)
     for j in range(n_labels):
         y = Y[:, j].astype(bool)
+        scored = y[:n]  # the original rows: copies are never scored
         best = None
         for C in C_grid:
-            oof = np.zeros(X.shape[0])
+            oof = np.zeros(n)
             for train, test in folds:
                 oof[test] = _binary_decision(X[train], y[train].astype(int), X[test], C, **options)
-            platt = LogisticRegression(C=1.0, max_iter=1000).fit(oof[:, None], y.astype(int))
+            platt = LogisticRegression(C=1.0, max_iter=1000).fit(oof[:, None], scored.astype(int))
             a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
             proba = _sigmoid(oof * a + b)
-            f1s = np.array([_binary_f1(y, proba >= t) for t in candidates])
+            f1s = np.array([_binary_f1(scored, proba >= t) for t in candidates])
             top = f1s.max()
             # among equally good thresholds, the one nearest 0.5
             ties = candidates[f1s >= top - 1e-12]
