@@ -13,6 +13,7 @@ from pathlib import Path
 
 import vnfeedback
 from vnfeedback import features, tokenize
+from vnfeedback.normalize import strip_accents
 
 from . import report
 from .corpus import BATCHES, TASKS, label_rules, load, writing_batch
@@ -25,9 +26,9 @@ def _rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def learning_curve(test: list[dict], archive: list[dict]) -> list:
-    """Macro-F1 per task when the bundled model's recipe is trained on 1/4 ... 4/4 of the training
-    split: how much more written data could be expected to give."""
+def learning_curve(test: list[dict], archive: list[dict], options: dict) -> list:
+    """Macro-F1 per task when the bundled model's recipe (``options`` on top of the label rules) is
+    trained on 1/4 ... 4/4 of the training split: how much more written data could be expected to give."""
     import random
     import warnings
 
@@ -37,7 +38,7 @@ def learning_curve(test: list[dict], archive: list[dict]) -> list:
         part = random.Random(0).sample(rows, len(rows) * quarter // 4)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
-            model = vnfeedback.train(part, tasks=TASKS, label_rules=rules, random_state=0)
+            model = vnfeedback.train(part, tasks=TASKS, label_rules=rules, random_state=0, **options)
         on_test, on_archive = model.evaluate(test)["tasks"], model.evaluate(archive)["tasks"]
         curve.append((len(part), {t: (on_test[t]["macro_f1"], on_archive[t]["macro_f1"]) for t in TASKS}))
     return curve
@@ -93,6 +94,20 @@ def run() -> None:
                 for name, scores in by_batch.items()
             ],
         )
+    # comments typed without diacritics (about a third of real ones): the same comments, stripped
+    stripped = {
+        name: model.evaluate([dict(r, text=strip_accents(r["text"])) for r in rows_])["tasks"]
+        for name, rows_ in (("test split", test), ("sample archive", archive))
+    }
+    written = {"test split": on_test["tasks"], "sample archive": on_archive["tasks"]}
+    body += "\n\nThe same comments typed without diacritics (every accent stripped), macro-F1 as written -> stripped:\n\n"
+    body += report.table(
+        ["comments", *GOALS],
+        [
+            [name, *(f"{written[name][t]['macro_f1']:.3f} -> {scores[t]['macro_f1']:.3f}" for t in GOALS)]
+            for name, scores in stripped.items()
+        ],
+    )
     per_label = []
     for task in GOALS:
         for label, m in on_test["tasks"][task]["per_label"].items():
@@ -115,7 +130,8 @@ def run() -> None:
     )
     body += "\n\n</details>"
 
-    curve = learning_curve(test, archive)
+    recipe = {"augment_stripped": bool(card["params"].get("augment_stripped", False))}
+    curve = learning_curve(test, archive, recipe)
     body += (
         "\n\nLearning curve: the same training on a random part of the training split (seed 0), "
         "macro-F1 on the test split / the sample archive.\n\n"
@@ -155,6 +171,7 @@ def run() -> None:
             "comments_per_second": round(speed),
             "learning_curve": curve,
             "test_by_batch": {name: {t: v[t]["macro_f1"] for t in GOALS} for name, v in by_batch.items()},
+            "stripped": {name: {t: v[t]["macro_f1"] for t in GOALS} for name, v in stripped.items()},
             "predict_median_ms": round(median_ms, 3),
             "predict_p99_ms": round(p99_ms, 3),
         },
