@@ -22,6 +22,7 @@ VARIANTS = {
     "word 1-2-grams": {"word_ngrams": (1, 2)},
     "no negation view": {"negation": False},
     "concept view": {"concepts": True},
+    "accent-stripped copies": {"augment_stripped": True},
 }
 
 
