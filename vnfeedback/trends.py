@@ -305,8 +305,7 @@ class _TermReader:
         self.words, self.stripped = _known_terms(model)
         extra = getattr(model.features_, "abbreviations", None) or {}
         self.table = {**load_abbreviations(), **{str(k).lower(): str(v) for k, v in extra.items()}}
-        # chunk -> (its finished text, its syllables with their state)
-        self.chunks: dict[str, tuple[str, tuple[tuple[str, int], ...]]] = {}
+        self.chunks: dict[str, _Chunk] = {}  # prepared chunk -> what it reads as
         self.known = functools.lru_cache(maxsize=65_536)(self._known)
 
     def _known(self, term: str) -> bool:
@@ -827,16 +826,19 @@ def trend_report(
     for chunk in read_chunks(source, fmt, chunk_size):
         if tasks is None and any("__error__" not in row for row in chunk):
             tasks = _check_columns(chunk, source, date_column, text_column)
-        readable = [not _failed(row) and _has_text(row.get(text_column)) for row in chunk]
+        failed = [_failed(row) for row in chunk]
+        readable = [
+            not bad and _has_text(row.get(text_column)) for row, bad in zip(chunk, failed, strict=True)
+        ]
         reads = _reads(reader, chunk, readable, text_column)
-        for row, ok in zip(chunk, readable, strict=True):
+        for row, bad, ok in zip(chunk, failed, readable, strict=True):
             order += 1
             period = period_of(row.get(date_column))
             bucket = stats.get(period or UNDATED)
             if bucket is None:
                 bucket = stats[period or UNDATED] = _Period(labels={task: Counter() for task in TREND_TASKS})
             bucket.volume += 1
-            if _failed(row):
+            if bad:
                 bucket.errors += 1
                 continue
             bucket.classified += 1
