@@ -399,12 +399,12 @@ class FeedbackClassifier:
         self._check_rules(tasks, targets)
 
         # accent-stripped copies of the comments that have diacritics, after the originals
+        stripped = [strip_accents(text) for text in texts] if self.augment_stripped else texts
         copy_of = np.array(
-            [i for i, text in enumerate(texts) if self.augment_stripped and strip_accents(text) != text],
-            dtype=np.int64,
+            [i for i, (a, b) in enumerate(zip(texts, stripped, strict=True)) if a != b], dtype=np.int64
         )
         features = FeatureExtractor(**self.feature_params())
-        X = features.fit_transform(texts + [strip_accents(texts[i]) for i in copy_of])
+        X = features.fit_transform(texts + [stripped[i] for i in copy_of])
         models, oof, label_counts = {}, {}, {}
         for task, kind in tasks.items():
             values = targets[task]
