@@ -674,7 +674,14 @@ class _BatchReader:
             columns, inverse = np.unique(columns, return_inverse=True)
             to_features = self._to_features(columns)
             columns = inverse.ravel()
-        per_text = sp.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(n_texts, to_features.shape[0]))
+        # rows come as a few runs, each in text order: a stable sort is a merge. The matrix keeps
+        # duplicate entries, which the product adds up exactly (whole numbers)
+        indptr = np.zeros(n_texts + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_texts), out=indptr[1:])
+        per_text = sp.csr_matrix(
+            (np.ones(len(rows)), columns[np.argsort(rows, kind="stable")], indptr),
+            shape=(n_texts, to_features.shape[0]),
+        )
         counts = per_text @ to_features
         counts.sort_indices()
         return counts, has_words
