@@ -73,28 +73,31 @@ class Prediction:
     review_reasons: list[str] = field(default_factory=list)
 
     @classmethod
-    def _from_rows(
+    def _from_batch(
         cls,
         labels: dict[str, Any],
-        rows: tuple[tuple[str, Sequence[str], np.ndarray, float], ...],
+        batch: tuple[tuple[str, Sequence[str], np.ndarray, list[float]], ...],
+        row: int,
         needs_review: bool,
         review_reasons: list[str],
     ) -> Prediction:
-        """A prediction whose ``scores`` are, until read, (task, label ids, probability row, its
-        maximum) per task: the attribute is left unset, so that ``__getattr__`` builds it."""
+        """A prediction whose ``scores`` are, until read, row ``row`` of its batch's arrays (per
+        task: task, label ids, probabilities of every text, each text's top probability): the
+        attribute is left unset, so that ``__getattr__`` builds it."""
         prediction = object.__new__(cls)
         prediction.__dict__.update(
-            labels=labels, needs_review=needs_review, review_reasons=review_reasons, _rows=rows
+            labels=labels, needs_review=needs_review, review_reasons=review_reasons, _batch=batch, _row=row
         )
         return prediction
 
     def __getattr__(self, name: str) -> Any:  # only called for attributes not set: the lazy scores
-        rows = self.__dict__.get("_rows")
-        if name != "scores" or rows is None:
+        batch = self.__dict__.get("_batch")
+        if name != "scores" or batch is None:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        scores = {task: dict(zip(names, row.tolist(), strict=True)) for task, names, row, _ in rows}
+        row = self.__dict__["_row"]
+        scores = {task: dict(zip(names, p[row].tolist(), strict=True)) for task, names, p, _ in batch}
         self.__dict__["scores"] = scores  # another thread may have done the same: equal dicts
-        self.__dict__.pop("_rows", None)
+        self.__dict__.pop("_batch", None)  # the batch's arrays are freed with its last reader
         return scores
 
     def __getstate__(self) -> dict[str, Any]:
@@ -110,9 +113,9 @@ class Prediction:
 
     def max_score(self, task: str) -> float:
         """The highest probability among ``task``'s labels (the CLI's ``<task>_score`` column)."""
-        for name, _, _, top in self.__dict__.get("_rows") or ():
+        for name, _, _, tops in self.__dict__.get("_batch") or ():
             if name == task:
-                return top
+                return tops[self.__dict__["_row"]]
         return max(self.scores[task].values())
 
     def to_dict(self) -> dict[str, Any]:
@@ -277,6 +280,11 @@ class FeedbackClassifier:
         """Metadata: version, training data hash and size, label counts, CV metrics, versions."""
         self._check_fitted()
         return self.card_
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_stacked", None)  # a copy of the coefficients, rebuilt on first use
+        return state
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "models_"):
@@ -645,12 +653,33 @@ class FeedbackClassifier:
     def _predict_batch(self, texts: list[str]) -> list[Prediction]:
         unique = list(dict.fromkeys(texts))
         X, has_words = self.features_.transform_flagged(unique)
-        probas = {task: model.proba(X) for task, model in self.models_.items()}
+        probas = self._probas(X)
         predictions = self._predictions(probas, has_words)
         if len(unique) == len(texts):
             return predictions
         by_text = dict(zip(unique, predictions, strict=True))
         return [by_text[t] for t in texts]
+
+    def _probas(self, X: Any) -> dict[str, np.ndarray]:
+        """Every task's ``model.proba(X)``, bit for bit, from one product with all tasks'
+        coefficients side by side (the matrix is read once, not once per task)."""
+        models = list(self.models_.values())
+        stacked = self.__dict__.get("_stacked")
+        if (
+            stacked is None
+            or len(stacked[0]) != len(models)
+            or any(a is not m.coef for a, m in zip(stacked[0], models, strict=False))
+        ):
+            # each column's sum runs over the same row entries in the same order as X @ coef.T
+            coef = np.ascontiguousarray(np.vstack([m.coef for m in models]).T, dtype=np.float64)
+            stacked = self._stacked = (tuple(m.coef for m in models), coef)
+        decisions = np.asarray(X @ stacked[1])
+        probas, start = {}, 0
+        for task, model in self.models_.items():
+            end = start + len(model.labels)
+            probas[task] = model.calibrate(np.ascontiguousarray(decisions[:, start:end]) + model.intercept)
+            start = end
+        return probas
 
     def decide(self, probas: Mapping[str, np.ndarray]) -> dict[str, list]:
         """The labels ``predict`` gives for these probabilities: the most probable label of a
@@ -706,21 +735,14 @@ class FeedbackClassifier:
         labels = self.decide(probas)
         tasks = list(self.models_)
         label_rows = zip(*(labels[task] for task in tasks), strict=True)
-        # per task (task, label ids, probability row, its maximum); the score dicts wait until read
-        score_rows = zip(
-            *(
-                [
-                    (task, model.labels, row, top)
-                    for row, top in zip(probas[task], tops[task].tolist(), strict=True)
-                ]
-                for task, model in self.models_.items()
-            ),
-            strict=True,
+        # the score dicts wait until read: each prediction keeps its row number in the batch's arrays
+        batch = tuple(
+            (task, model.labels, probas[task], tops[task].tolist()) for task, model in self.models_.items()
         )
-        build = Prediction._from_rows
+        build = Prediction._from_batch
         return [
-            build(dict(zip(tasks, ls, strict=True)), ss, bool(why), why)
-            for ls, ss, why in zip(label_rows, score_rows, reasons, strict=True)
+            build(dict(zip(tasks, ls, strict=True)), batch, i, bool(why), why)
+            for i, (ls, why) in enumerate(zip(label_rows, reasons, strict=True))
         ]
 
     # --- explanation ----------------------------------------------------------------------------
