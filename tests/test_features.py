@@ -1,6 +1,7 @@
 """Feature extraction: the views, accent-stripped matching, per-view normalisation, restore."""
 
 import json
+import os
 import pickle
 from pathlib import Path
 
@@ -218,3 +219,102 @@ def test_batch_with_more_new_syllables_than_ids_pack_falls_back_to_the_reference
     fast, flags = fe.transform_flagged(texts)
     assert fe._reader is None  # it starts afresh on the next batch
     assert same_matrix(fast, fe.transform(texts)) and flags == [fe.analyze(t).has_words for t in texts]
+
+
+# --- the C loop (``_speedups``) against ``transform(texts) @ coef`` --------------------------------
+
+
+def random_coef(fe, n_outputs=7, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.ascontiguousarray(rng.normal(size=(len(fe.feature_names_), n_outputs)))
+
+
+def reference_scores(fe, texts, coef):
+    return np.asarray(fe.transform(texts) @ coef)
+
+
+needs_c = pytest.mark.skipif(features._speedups is None, reason="the C extension is not built")
+
+
+def test_c_extension_is_built_where_required():
+    if os.environ.get("VNFEEDBACK_REQUIRE_SPEEDUPS") == "1":
+        assert features._speedups is not None, "pip install . built no C extension (is gcc there?)"
+
+
+@needs_c
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"concepts": True},
+        {"negation": False},
+        {"word_ngrams": (2, 3), "stripped_ngrams": (0, 0)},
+        {"char_ngrams": (0, 0), "word_ngrams": (1, 1)},
+    ],
+)
+def test_c_scores_equal_the_reference_to_the_last_bit_on_real_comments(params):
+    texts = real_texts()
+    fe = FeatureExtractor(**params).fit(texts[:2000])
+    held_out = texts[2000:]
+    coef = random_coef(fe)
+    scores, flags = fe.scores_flagged(held_out, coef)
+    assert fe._reader is not None  # the batch path ran
+    assert np.array_equal(scores, reference_scores(fe, held_out, coef))
+    assert flags == [fe.analyze(t).has_words for t in held_out]
+
+
+@needs_c
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from(list("mạngyếuquákhôngphải tổđài,.?!:)15k😡\n")), max_size=60),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_c_scores_equal_the_reference_on_any_text(texts):
+    fe = fitted(concepts=True)
+    coef = random_coef(fe, n_outputs=3)
+    scores, flags = fe.scores_flagged(texts, coef)
+    assert np.array_equal(scores, reference_scores(fe, texts, coef))
+    assert flags == [fe.analyze(t).has_words for t in texts]
+
+
+@needs_c
+def test_c_scores_of_a_long_repetitive_text_use_the_whole_tf_table():
+    fe = fitted()
+    texts = ["quá " * 5000, "a" * MAX_TEXT_CHARS, "mạng yếu"]
+    coef = random_coef(fe)
+    scores, _ = fe.scores_flagged(texts, coef)
+    assert np.array_equal(scores, reference_scores(fe, texts, coef))
+
+
+@needs_c
+def test_c_loop_refuses_inconsistent_arrays_instead_of_reading_past_them():
+    fe = fitted()
+    coef = random_coef(fe)
+    reader = fe._batch_reader()
+    indptr, rows, _ = reader.entries(features.prepare_many(TEXTS))
+    tables = (reader.row_offsets.view(), reader.row_columns.view(), features._tf_table(), fe.idf_)
+    views = (fe.view_of_column_, len(features.VIEW_NAMES))
+    out = np.zeros((len(TEXTS), coef.shape[1]))
+    bad_rows = rows.copy()
+    bad_rows[0] = 10**9
+    with pytest.raises(IndexError, match="out of range"):
+        features._speedups.scores(indptr, bad_rows, *tables, *views, coef, out)
+    with pytest.raises(ValueError, match="out must hold"):
+        features._speedups.scores(indptr, rows, *tables, *views, coef, out[:-1])
+    with pytest.raises(TypeError, match="bytes"):
+        features._speedups.scores(indptr.astype(np.int32), rows, *tables, *views, coef, out)
+
+
+def test_numpy_path_gives_the_same_scores_without_the_c_extension(monkeypatch):
+    texts = real_texts()
+    fe = FeatureExtractor().fit(texts[:1000])
+    coef = random_coef(fe)
+    with_c, flags = fe.scores_flagged(texts[1000:1500], coef)
+    monkeypatch.setattr(features, "_speedups", None)
+    fe._reader = None  # its hash tables were built with the extension
+    without, plain_flags = fe.scores_flagged(texts[1000:1500], coef)
+    assert fe._reader.ngrams[0][2].slots is None  # the numpy lookups ran
+    assert np.array_equal(with_c, without) and flags == plain_flags

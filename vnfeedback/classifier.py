@@ -652,17 +652,18 @@ class FeedbackClassifier:
 
     def _predict_batch(self, texts: list[str]) -> list[Prediction]:
         unique = list(dict.fromkeys(texts))
-        X, has_words = self.features_.transform_flagged(unique)
-        probas = self._probas(X)
+        decisions, has_words = self.features_.scores_flagged(unique, self._stacked_coef())
+        probas = self._probas(decisions)
         predictions = self._predictions(probas, has_words)
         if len(unique) == len(texts):
             return predictions
         by_text = dict(zip(unique, predictions, strict=True))
         return [by_text[t] for t in texts]
 
-    def _probas(self, X: Any) -> dict[str, np.ndarray]:
-        """Every task's ``model.proba(X)``, bit for bit, from one product with all tasks'
-        coefficients side by side (the matrix is read once, not once per task)."""
+    def _stacked_coef(self) -> np.ndarray:
+        """All tasks' coefficients side by side, (n_features, n_labels of every task), float64 in
+        C order: one product with it gives every task's ``X @ coef.T``, bit for bit (each column
+        adds the same row entries in the same order), and reads the features once, not per task."""
         models = list(self.models_.values())
         stacked = self.__dict__.get("_stacked")
         if (
@@ -670,10 +671,12 @@ class FeedbackClassifier:
             or len(stacked[0]) != len(models)
             or any(a is not m.coef for a, m in zip(stacked[0], models, strict=False))
         ):
-            # each column's sum runs over the same row entries in the same order as X @ coef.T
             coef = np.ascontiguousarray(np.vstack([m.coef for m in models]).T, dtype=np.float64)
             stacked = self._stacked = (tuple(m.coef for m in models), coef)
-        decisions = np.asarray(X @ stacked[1])
+        return stacked[1]
+
+    def _probas(self, decisions: np.ndarray) -> dict[str, np.ndarray]:
+        """Every task's ``model.proba(X)`` from ``X @ self._stacked_coef()``."""
         probas, start = {}, 0
         for task, model in self.models_.items():
             end = start + len(model.labels)

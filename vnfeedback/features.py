@@ -11,7 +11,9 @@ Views (each an independent block of columns, L2-normalised on its own, as in a F
 
 The extractor follows scikit-learn's conventions (parameters in ``__init__``, learned state ending in
 ``_``) but is self-contained: it computes everything with numpy/scipy, so a saved vocabulary and idf
-give identical features whatever scikit-learn version is installed.
+give identical features whatever scikit-learn version is installed. Batch prediction has an
+optional C loop (``_speedups.c``, built by ``pip install`` where a C compiler is found) that gives
+the same scores to the last bit without building the feature matrix.
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ from .tokenize import (
     segment,
     syllables,
 )
+
+try:  # the batch loop in C; without a C compiler at install time the numpy path does the same
+    from . import _speedups
+except ImportError:  # pragma: no cover - exercised by forcing it off in the tests
+    _speedups = None
 
 __all__ = ["FeatureExtractor", "VIEW_NAMES", "Analysis"]
 
@@ -260,6 +267,28 @@ class FeatureExtractor:
         counts, has_words = found
         return self._weigh(counts), has_words.tolist()
 
+    def scores_flagged(self, texts: Sequence[str], coef: np.ndarray) -> tuple[np.ndarray, list[bool]]:
+        """``transform(texts) @ coef`` (coef: float64, n_features x n_outputs, C order) and, per
+        text, whether it has any word.
+
+        The fast path of prediction: with the C extension built and the syllable tokenizer, each
+        batch goes from its syllables to the scores in one C loop without a feature matrix;
+        otherwise through ``transform_flagged``. Either way the scores equal those of
+        ``transform(texts) @ coef`` to the last bit.
+        """
+        if _speedups is not None:
+            texts = [t[:MAX_TEXT_CHARS] for t in texts]
+            prepared = prepare_many(texts) if self._batchable() else None
+            if prepared is not None:
+                reader = self._batch_reader()
+                with reader.lock:
+                    found = reader.scores(prepared, coef)
+                if found is not None:
+                    scores, has_words = found
+                    return scores, has_words.tolist()
+        X, has_words = self.transform_flagged(texts)
+        return np.asarray(X @ coef), has_words
+
     def _batchable(self) -> bool:
         return self.tokenizer == "syllable" and max(self._word[1], self._stripped[1]) <= 3
 
@@ -382,8 +411,28 @@ class FeatureExtractor:
 
     def _weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:
         """Raw counts -> sublinear tf x idf, each view L2-normalised."""
-        counts.data = (1.0 + np.log(counts.data)) * self.idf_[counts.indices]
+        counts.data = _sublinear_tf(counts.data) * self.idf_[counts.indices]
         return _normalize_views(counts, self.view_of_column_, len(VIEW_NAMES))
+
+
+_TF_TABLE_SIZE = 1 << 16  # a feature's count in one text stays below this (MAX_TEXT_CHARS)
+
+
+@functools.cache
+def _tf_table() -> np.ndarray:
+    """``1 + log(count)`` for every count below ``_TF_TABLE_SIZE`` (entry 0 unused): the numpy and
+    the C path both read their tf here, so they agree to the last bit."""
+    table = np.zeros(_TF_TABLE_SIZE)
+    table[1:] = 1.0 + np.log(np.arange(1, _TF_TABLE_SIZE, dtype=np.float64))
+    table.flags.writeable = False
+    return table
+
+
+def _sublinear_tf(counts: np.ndarray) -> np.ndarray:
+    """``1 + log(count)`` of whole-number counts."""
+    if len(counts) and counts.max() < _TF_TABLE_SIZE:
+        return _tf_table()[counts.astype(np.int64)]
+    return 1.0 + np.log(counts)
 
 
 def _count(features: list[str]) -> dict[str, int]:
@@ -483,6 +532,10 @@ class _Lookup:
         self.values = values[order]
         self.keys, self.first, counts = np.unique(keys[order], return_index=True, return_counts=True)
         self.counts = counts if len(counts) and counts.max() > 1 else None
+        self.slots = None  # with the C extension: a hash table over ``keys``, one probe a window
+        if _speedups is not None and len(self.keys):
+            self.slots = np.empty(1 << (2 * len(self.keys) - 1).bit_length(), dtype=np.int64)
+            _speedups.hash_build(self.keys, self.slots)
 
     @classmethod
     def of(cls, pairs: Sequence[tuple[int, int]]) -> _Lookup:
@@ -494,9 +547,14 @@ class _Lookup:
         """(index into ``keys`` of every match, the matched value), one pair per match."""
         if not len(self.keys) or not len(keys):
             return _EMPTY, _EMPTY
-        at = np.searchsorted(self.keys, keys)
-        at[at == len(self.keys)] = 0
-        where = np.flatnonzero(self.keys[at] == keys)
+        if self.slots is not None:
+            at = np.empty(len(keys), dtype=np.int64)
+            _speedups.hash_find(self.keys, self.slots, keys, at)
+            where = np.flatnonzero(at >= 0)
+        else:
+            at = np.searchsorted(self.keys, keys)
+            at[at == len(self.keys)] = 0
+            where = np.flatnonzero(self.keys[at] == keys)
         at = at[where]
         if self.counts is None:
             return where, self.values[self.first[at]]
@@ -505,13 +563,17 @@ class _Lookup:
 
 
 class _BatchReader:
-    """``FeatureExtractor.transform_flagged`` for a whole batch at once (syllable tokenizer).
+    """``FeatureExtractor.transform_flagged`` and ``scores_flagged`` for a whole batch at once
+    (syllable tokenizer).
 
     The first half of normalisation runs once over the joined batch (``normalize.prepare_many``);
     each distinct chunk (text between spaces) is finished word by word and split into syllables once
-    per process, and each new syllable given its unigram and character columns; n-grams, concepts and negation scopes are then found with array
-    operations on syllable ids. The counts equal those of the text-by-text path exactly (tests hold
-    the two to the same matrix on real corpora).
+    per process, and each new syllable given its unigram and character columns; n-grams, concepts
+    and negation scopes are then found with array operations on syllable ids (``entries``). From
+    there ``counts`` builds the count matrix with a sparse product, and ``scores`` (with the C
+    extension) goes straight to the linear scores. The counts equal those of the text-by-text path
+    exactly, and the scores those of ``transform(texts) @ coef`` (tests hold them to the last bit on
+    real corpora).
     """
 
     KEPT, WORDY, SCOPE_END, CUE = 1, 2, 4, 8  # bit flags of a syllable
@@ -632,6 +694,52 @@ class _BatchReader:
     def counts(self, prepared: list[str]) -> tuple[sp.csr_matrix, np.ndarray] | None:
         """Raw feature counts of ``prepare``d texts and, per text, whether it has any word; None
         when this batch brought so many new syllables that their ids no longer pack exactly."""
+        found = self.entries(prepared)
+        if found is None:
+            return None
+        indptr, rows, has_words = found
+        n_texts = len(prepared)
+        if n_texts >= 256:
+            to_features = self._to_features()
+        else:  # only the rows this small batch uses: a single text should not pay for the table
+            rows, inverse = np.unique(rows, return_inverse=True)
+            to_features = self._to_features(rows)
+            rows = inverse.ravel()
+        # the matrix keeps duplicate entries, which the product adds up exactly (whole numbers)
+        per_text = sp.csr_matrix((np.ones(len(rows)), rows, indptr), shape=(n_texts, to_features.shape[0]))
+        counts = per_text @ to_features
+        counts.sort_indices()
+        return counts, has_words
+
+    def scores(self, prepared: list[str], coef: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """``transform(texts) @ coef`` for ``prepare``d texts, bit for bit, from the C loop of
+        ``_speedups`` (no feature matrix is built), and whether each text has any word; None as in
+        ``counts``, or when a count is past the tf table."""
+        found = self.entries(prepared)
+        if found is None:
+            return None
+        indptr, rows, has_words = found
+        x = self.x
+        out = np.zeros((len(prepared), coef.shape[1]))
+        done = _speedups.scores(
+            indptr,
+            rows,
+            self.row_offsets.view(),
+            self.row_columns.view(),
+            _tf_table(),
+            x.idf_,
+            x.view_of_column_,
+            len(VIEW_NAMES),
+            coef,
+            out,
+        )
+        return (out, has_words) if done else None
+
+    def entries(self, prepared: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """What each ``prepare``d text holds, as rows of the ``row_columns`` table: ``indptr`` and
+        ``rows`` (a text's rows are ``rows[indptr[i]:indptr[i + 1]]``, a row may repeat), and
+        whether each text has any word; None when this batch brought so many new syllables that
+        their ids no longer pack exactly."""
         n_texts = len(prepared)
         # every token lies inside one chunk: nothing in ``finish_word`` or ``syllables`` crosses a space
         chunks = BATCH_SEPARATOR.join(prepared).split()
@@ -651,40 +759,27 @@ class _BatchReader:
         syl = self.raw_syllables.view()[_ragged(offsets[ids], lengths)]
         text = np.repeat(text_of_word, lengths)
         flags = self.flags.view()[syl]
-        rows, columns = [], []  # the counts not in ``row_columns``: n-grams, concepts, negation
+        texts, rows = [], []  # the counts not in a syllable's row: n-grams, concepts, negation
         if self.x.negation and len(syl):
-            self._negation(syl, text, flags, rows, columns)
+            self._negation(syl, text, flags, texts, rows)
         kept = (flags & self.KEPT) != 0
         syl, text, flags = syl[kept], text[kept], flags[kept]
         has_words = np.zeros(n_texts, dtype=bool)
         has_words[text[(flags & self.WORDY) != 0]] = True
         stripped = self.to_stripped.view()[syl]
         for view, n, lookup in self.ngrams:
-            self._windows(lookup, syl if view == "w" else stripped, text, n, rows, columns)
+            self._windows(lookup, syl if view == "w" else stripped, text, n, texts, rows)
         for n, lookup in self.phrases.items():
-            self._windows(lookup, stripped, text, n, rows, columns)
+            self._windows(lookup, stripped, text, n, texts, rows)
         if self.long_phrases:
-            self._long_phrases(stripped, text, rows, columns)
-        # one product turns syllable counts and found n-grams into feature counts
-        rows = np.concatenate([*rows, text])
-        columns = np.concatenate([*columns, syl + self.n_columns])
-        if n_texts >= 256:
-            to_features = self._to_features()
-        else:  # only the rows this small batch uses: a single text should not pay for the table
-            columns, inverse = np.unique(columns, return_inverse=True)
-            to_features = self._to_features(columns)
-            columns = inverse.ravel()
-        # rows come as a few runs, each in text order: a stable sort is a merge. The matrix keeps
-        # duplicate entries, which the product adds up exactly (whole numbers)
+            self._long_phrases(stripped, text, texts, rows)
+        # a found n-gram's row is its column's; a syllable's row follows the columns' rows
+        texts = np.concatenate([*texts, text])
+        rows = np.concatenate([*rows, syl + self.n_columns])
+        # texts come as a few runs, each in text order: a stable sort is a merge
         indptr = np.zeros(n_texts + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n_texts), out=indptr[1:])
-        per_text = sp.csr_matrix(
-            (np.ones(len(rows)), columns[np.argsort(rows, kind="stable")], indptr),
-            shape=(n_texts, to_features.shape[0]),
-        )
-        counts = per_text @ to_features
-        counts.sort_indices()
-        return counts, has_words
+        np.cumsum(np.bincount(texts, minlength=n_texts), out=indptr[1:])
+        return indptr, rows[np.argsort(texts, kind="stable")], has_words
 
     def _to_features(self, used: np.ndarray | None = None) -> sp.csr_matrix:
         """The rows of ``row_columns`` as a matrix: all of them (kept until the table grows), or
