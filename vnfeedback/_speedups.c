@@ -141,6 +141,8 @@ static PyObject *scores(PyObject *self, PyObject *args) {
             for (Py_ssize_t v = 0; v < n_views; v++) sums[v] = 0.0;
             for (Py_ssize_t q = 0; q < k; q++) {
                 int64_t c = touched[q];
+                /* the scores loop below reads this column's coefficients: ask for them now */
+                for (Py_ssize_t l = 0; l < n_labels; l += 8) __builtin_prefetch(coef + c * n_labels + l);
                 if (counts[c] >= n_tf) {
                     status = 2;
                     break;
