@@ -112,6 +112,25 @@ def test_parquet_round_trip_keeps_types(tiny_model_dir, tmp_path):
     assert table.column("id").to_pylist() == [r["id"] for r in rows]
 
 
+def test_nested_json_values_go_into_parquet_as_json_text(tiny_model_dir, tmp_path):
+    pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rows = archive_rows(12)
+    for i, r in enumerate(rows):
+        r["meta"] = {"stars": i, "tags": ["a", "b"]} if i % 2 else "plain"
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    classify_file(
+        str(tmp_path / "in.jsonl"), str(tmp_path / "out.parquet"), model_dir=str(tiny_model_dir), chunk_size=5
+    )
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.column("id").to_pylist() == [r["id"] for r in rows]
+    assert table.column("meta").to_pylist() == [
+        json.dumps(r["meta"], ensure_ascii=False) if i % 2 else "plain" for i, r in enumerate(rows)
+    ]
+    assert table.column("complaint_type").to_pylist()[0] is not None
+
+
 def test_gzip_input_and_output(tiny_model_dir, tmp_path):
     rows = archive_rows(15)
     with gzip.open(tmp_path / "in.jsonl.gz", "wt", encoding="utf-8") as handle:

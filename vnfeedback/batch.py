@@ -373,22 +373,28 @@ class _PartWriter:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            table = pa.Table.from_pylist([self._parquet_row(r) for r in rows], schema=self._schema())
-            pq.write_table(table, path)
+            schema = self._schema()
+            if any(not self._typed(c) for c in self.columns):  # else every value goes in as it is
+                rows = [self._parquet_row(r) for r in rows]
+            pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+
+    def _typed(self, column: str) -> bool:
+        """Whether the column's values go into Parquet as they are: an added column, or one whose
+        type the Parquet input gave."""
+        return (
+            column in self.tasks
+            or column.endswith("_score")
+            or column in ("needs_review", "error", "explanation")
+            or bool(self.input_types.get(column))
+        )
 
     def _parquet_row(self, row: dict[str, Any]) -> dict[str, Any]:
         out = {}
         for column, value in row.items():
-            if (
-                column in self.tasks
-                or column.endswith("_score")
-                or column in ("needs_review", "error", "explanation")
-            ):
+            if self._typed(column) or value is None or isinstance(value, str):
                 out[column] = value
-            elif value is None or isinstance(value, str):
-                out[column] = value
-            else:
-                out[column] = value if self.input_types.get(column) else json.dumps(value, ensure_ascii=False)
+            else:  # a nested value from JSON Lines, say, in a string column
+                out[column] = json.dumps(value, ensure_ascii=False)
         return out
 
     def set_input_schema(self, schema: Any) -> None:
