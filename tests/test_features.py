@@ -142,17 +142,25 @@ def same_matrix(a, b) -> bool:
     )
 
 
-@pytest.mark.parametrize(
-    "params",
-    [
-        {},
-        {"concepts": True},
-        {"negation": False},
-        {"word_ngrams": (2, 3), "stripped_ngrams": (0, 0)},
-        {"char_ngrams": (0, 0), "word_ngrams": (1, 1)},
-        {"char_ngrams": (1, 4), "stripped_ngrams": (1, 3)},
-    ],
+#: Feature settings the fast paths are held to the reference under.
+READER_PARAMS = [
+    {},
+    {"concepts": True},
+    {"negation": False},
+    {"word_ngrams": (2, 3), "stripped_ngrams": (0, 0)},
+    {"char_ngrams": (0, 0), "word_ngrams": (1, 1)},
+    {"char_ngrams": (1, 4), "stripped_ngrams": (1, 3)},
+]
+
+#: Short lists of comments made of the letters, marks and signs that trip the readers up.
+ANY_COMMENTS = st.lists(
+    st.text(alphabet=st.sampled_from(list("mạngyếuquákhôngphải tổđài,.?!:)15k😡\n")), max_size=60),
+    min_size=1,
+    max_size=6,
 )
+
+
+@pytest.mark.parametrize("params", READER_PARAMS)
 def test_batch_path_equals_the_reference_on_real_comments(params):
     texts = real_texts()
     fe = FeatureExtractor(**params).fit(texts[:2000])
@@ -164,13 +172,7 @@ def test_batch_path_equals_the_reference_on_real_comments(params):
 
 
 @settings(max_examples=150, deadline=None)
-@given(
-    st.lists(
-        st.text(alphabet=st.sampled_from(list("mạngyếuquákhôngphải tổđài,.?!:)15k😡\n")), max_size=40),
-        min_size=1,
-        max_size=6,
-    )
-)
+@given(ANY_COMMENTS)
 def test_batch_path_equals_the_reference_on_any_text(texts):
     fe = fitted(concepts=True)
     fast, flags = fe.transform_flagged(texts)
@@ -242,16 +244,7 @@ def test_c_extension_is_built_where_required():
 
 
 @needs_c
-@pytest.mark.parametrize(
-    "params",
-    [
-        {},
-        {"concepts": True},
-        {"negation": False},
-        {"word_ngrams": (2, 3), "stripped_ngrams": (0, 0)},
-        {"char_ngrams": (0, 0), "word_ngrams": (1, 1)},
-    ],
-)
+@pytest.mark.parametrize("params", READER_PARAMS)
 def test_c_scores_equal_the_reference_to_the_last_bit_on_real_comments(params):
     texts = real_texts()
     fe = FeatureExtractor(**params).fit(texts[:2000])
@@ -265,13 +258,7 @@ def test_c_scores_equal_the_reference_to_the_last_bit_on_real_comments(params):
 
 @needs_c
 @settings(max_examples=150, deadline=None)
-@given(
-    st.lists(
-        st.text(alphabet=st.sampled_from(list("mạngyếuquákhôngphải tổđài,.?!:)15k😡\n")), max_size=60),
-        min_size=1,
-        max_size=6,
-    )
-)
+@given(ANY_COMMENTS)
 def test_c_scores_equal_the_reference_on_any_text(texts):
     fe = fitted(concepts=True)
     coef = random_coef(fe, n_outputs=3)
