@@ -240,7 +240,7 @@ needs_c = pytest.mark.skipif(features._speedups is None, reason="the C extension
 
 def test_c_extension_is_built_where_required():
     if os.environ.get("VNFEEDBACK_REQUIRE_SPEEDUPS") == "1":
-        assert features._speedups is not None, "pip install . built no C extension (is gcc there?)"
+        assert features._speedups is not None, "the install built no C extension (is a C compiler there?)"
 
 
 @needs_c
@@ -293,6 +293,17 @@ def test_c_loop_refuses_inconsistent_arrays_instead_of_reading_past_them():
         features._speedups.scores(indptr, rows, *tables, *views, coef, out[:-1])
     with pytest.raises(TypeError, match="bytes"):
         features._speedups.scores(indptr.astype(np.int32), rows, *tables, *views, coef, out)
+
+
+def test_scores_take_coefficients_in_any_layout_and_float_type():
+    fe = fitted()
+    coef = random_coef(fe)
+    expected, _ = fe.scores_flagged(TEXTS, coef)
+    assert np.array_equal(fe.scores_flagged(TEXTS, np.asfortranarray(coef))[0], expected)
+    as_float32 = coef.astype(np.float32)
+    assert np.array_equal(
+        fe.scores_flagged(TEXTS, as_float32)[0], fe.scores_flagged(TEXTS, as_float32.astype(np.float64))[0]
+    )
 
 
 def test_numpy_path_gives_the_same_scores_without_the_c_extension(monkeypatch):

@@ -268,14 +268,15 @@ class FeatureExtractor:
         return self._weigh(counts), has_words.tolist()
 
     def scores_flagged(self, texts: Sequence[str], coef: np.ndarray) -> tuple[np.ndarray, list[bool]]:
-        """``transform(texts) @ coef`` (coef: float64, n_features x n_outputs, C order) and, per
-        text, whether it has any word.
+        """``transform(texts) @ coef`` (coef: n_features x n_outputs) and, per text, whether it
+        has any word.
 
         The fast path of prediction: with the C extension built and the syllable tokenizer, each
         batch goes from its syllables to the scores in one C loop without a feature matrix;
         otherwise through ``transform_flagged``. Either way the scores equal those of
         ``transform(texts) @ coef`` to the last bit.
         """
+        coef = np.ascontiguousarray(coef, dtype=np.float64)  # no copy when it already is
         if _speedups is not None:
             texts = [t[:MAX_TEXT_CHARS] for t in texts]
             prepared = prepare_many(texts) if self._batchable() else None
