@@ -198,3 +198,18 @@ def test_train_can_learn_from_accent_stripped_copies(tmp_path):
     card = json.loads((tmp_path / "m" / "card.json").read_text(encoding="utf-8"))
     assert card["params"]["augment_stripped"] is True
     assert card["training_data"]["accent_stripped_copies"] > 0
+
+
+@pytest.mark.parametrize("built", [True, False])
+def test_version_says_whether_batch_prediction_runs_in_c(built, capsys, monkeypatch):
+    from vnfeedback import __version__, features
+
+    if not built:
+        monkeypatch.setattr(features, "_speedups", None)
+    elif features._speedups is None:
+        pytest.skip("the C extension is not built here")
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0 and out.startswith(f"vnfeedback {__version__} (")
+    assert ("in C)" in out) is built and ("not built" in out) is not built

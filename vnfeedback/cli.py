@@ -19,12 +19,31 @@ from . import __version__
 log = logging.getLogger("vnfeedback")
 
 
+class _Version(argparse.Action):
+    """``--version``: the version, and whether batch prediction runs the C loop (a slow install,
+    one built without a C compiler, shows here)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from .features import _speedups
+
+        engine = (
+            "batch prediction in C"
+            if _speedups is not None
+            else "batch prediction in numpy: the C loop was not built (no C compiler at install?)"
+        )
+        print(f"vnfeedback {__version__} ({engine})")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vnfeedback",
         description="Tag Vietnamese telecom feedback: complaint type, product area, intent.",
     )
-    parser.add_argument("--version", action="version", version=f"vnfeedback {__version__}")
+    parser.add_argument("--version", action=_Version)
     parser.add_argument("-v", "--verbose", action="store_true", help="more log messages")
     sub = parser.add_subparsers(dest="command", required=True)
 
