@@ -671,7 +671,8 @@ class FeedbackClassifier:
             or len(stacked[0]) != len(models)
             or any(a is not m.coef for a, m in zip(stacked[0], models, strict=False))
         ):
-            coef = np.ascontiguousarray(np.vstack([m.coef for m in models]).T, dtype=np.float64)
+            # a loaded model's coef.T is C-ordered (TaskModel keeps coef Fortran-ordered): one plain copy
+            coef = np.hstack([np.asarray(m.coef, dtype=np.float64).T for m in models])
             stacked = self._stacked = (tuple(m.coef for m in models), coef)
         return stacked[1]
 
