@@ -295,6 +295,26 @@ def test_c_loop_refuses_inconsistent_arrays_instead_of_reading_past_them():
         features._speedups.scores(indptr.astype(np.int32), rows, *tables, *views, coef, out)
 
 
+@needs_c
+def test_hash_table_finds_every_key_and_nothing_else():
+    rng = np.random.default_rng(1)
+    keys = np.unique(rng.integers(0, 1 << 62, size=5000))
+    slots = np.empty(1 << 14, dtype=np.int64)
+    features._speedups.hash_build(keys, slots)
+    queries = np.concatenate([keys[::-1], keys + 1, [-5, 0]])
+    at = np.empty(len(queries), dtype=np.int64)
+    features._speedups.hash_find(keys, slots, queries, at)
+    expected = np.searchsorted(keys, queries)
+    expected[(expected == len(keys)) | (keys[np.minimum(expected, len(keys) - 1)] != queries)] = -1
+    assert np.array_equal(at, expected) and (at[: len(keys)] >= 0).all()
+    with pytest.raises(ValueError, match="power of two"):
+        features._speedups.hash_build(keys, np.empty(len(keys) * 2 + 1, dtype=np.int64))
+    with pytest.raises(ValueError, match="distinct"):
+        features._speedups.hash_build(np.array([7, 7]), np.empty(4, dtype=np.int64))
+    with pytest.raises(ValueError, match="one value per query"):
+        features._speedups.hash_find(keys, slots, queries, at[:-1])
+
+
 def test_scores_take_coefficients_in_any_layout_and_float_type():
     fe = fitted()
     coef = random_coef(fe)
