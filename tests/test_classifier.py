@@ -105,6 +105,19 @@ def test_one_product_for_all_tasks_equals_each_task_alone(tiny_model):
     assert np.array_equal(probas()["intent"], together["intent"])
 
 
+def test_predictions_are_the_same_with_and_without_the_c_loop(tiny_model, monkeypatch):
+    from vnfeedback import features
+
+    texts = SAMPLES + [t + " nhưng cước vẫn bị trừ" for t in SAMPLES]
+    with_c = tiny_model.predict_many(texts)
+    monkeypatch.setattr(features, "_speedups", None)
+    tiny_model.features_._reader = None  # built for the C loop
+    try:
+        assert tiny_model.predict_many(texts) == with_c  # scores compared to the last bit
+    finally:
+        tiny_model.features_._reader = None
+
+
 @pytest.mark.parametrize("text", ["", "   \n\t ", "😡😡😡", "123 456", "https://abc.vn"])
 def test_text_with_nothing_to_read_needs_review(tiny_model, text):
     p = tiny_model.predict(text)
