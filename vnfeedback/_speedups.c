@@ -16,6 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(address) __builtin_prefetch(address)
+#else
+#define PREFETCH(address) ((void)(address))
+#endif
+
 static void insertion_sort(int64_t *a, Py_ssize_t n) {
     for (Py_ssize_t i = 1; i < n; i++) {
         int64_t v = a[i];
@@ -142,7 +148,7 @@ static PyObject *scores(PyObject *self, PyObject *args) {
             for (Py_ssize_t q = 0; q < k; q++) {
                 int64_t c = touched[q];
                 /* the scores loop below reads this column's coefficients: ask for them now */
-                for (Py_ssize_t l = 0; l < n_labels; l += 8) __builtin_prefetch(coef + c * n_labels + l);
+                for (Py_ssize_t l = 0; l < n_labels; l += 8) PREFETCH(coef + c * n_labels + l);
                 if (counts[c] >= n_tf) {
                     status = 2;
                     break;
