@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vnfeedback import features
+from vnfeedback import features, normalize
 from vnfeedback.errors import ParameterError
 from vnfeedback.features import MAX_TEXT_CHARS, FeatureExtractor
 
@@ -190,11 +190,17 @@ def test_batch_path_result_does_not_depend_on_the_batch():
         assert same_matrix(row, single)
 
 
-def test_text_holding_the_batch_separator_falls_back_to_the_reference():
+def test_text_holding_the_batch_separator_falls_back_to_the_reference(monkeypatch):
     fe = fitted()
     texts = ["mạng yếu \ue000 quá", "tổng đài"]
     fast, flags = fe.transform_flagged(texts)
     assert same_matrix(fast, fe.transform(texts)) and flags == [True, True]
+    calls = []
+    monkeypatch.setattr(features, "prepare_many", lambda t: calls.append(t) or normalize.prepare_many(t))
+    coef = random_coef(fe)
+    scores, flags = fe.scores_flagged(texts, coef)
+    assert np.array_equal(scores, reference_scores(fe, texts, coef)) and flags == [True, True]
+    assert len(calls) == 1  # the batch is prepared once, also when it falls back
 
 
 def test_full_reader_starts_afresh(monkeypatch):

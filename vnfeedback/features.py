@@ -254,8 +254,39 @@ class FeatureExtractor:
         (``_BatchReader``); otherwise text by text, with each syllable's character n-grams looked
         up once per process. Either way the result equals ``transform`` exactly.
         """
+        return self._counts_flagged(*self._prepare(texts))
+
+    def scores_flagged(self, texts: Sequence[str], coef: np.ndarray) -> tuple[np.ndarray, list[bool]]:
+        """``transform(texts) @ coef`` (coef: n_features x n_outputs) and, per text, whether it
+        has any word.
+
+        The fast path of prediction: with the C extension built and the syllable tokenizer, each
+        batch goes from its syllables to the scores in one C loop without a feature matrix;
+        otherwise through the feature matrix of ``transform_flagged``. Either way the scores equal
+        those of ``transform(texts) @ coef`` to the last bit.
+        """
+        coef = np.ascontiguousarray(coef, dtype=np.float64)  # no copy when it already is
+        texts, prepared = self._prepare(texts)
+        if _speedups is not None and prepared is not None:
+            reader = self._batch_reader()
+            with reader.lock:
+                found = reader.scores(prepared, coef)
+            if found is not None:
+                scores, has_words = found
+                return scores, has_words.tolist()
+        X, has_words = self._counts_flagged(texts, prepared)
+        return np.asarray(X @ coef), has_words
+
+    def _prepare(self, texts: Sequence[str]) -> tuple[list[str], list[str] | None]:
+        """The texts cut to ``MAX_TEXT_CHARS`` and, for the batch path, ``prepare_many`` of them
+        (None: read text by text)."""
         texts = [t[:MAX_TEXT_CHARS] for t in texts]
-        prepared = prepare_many(texts) if self._batchable() else None
+        return texts, (prepare_many(texts) if self._batchable() else None)
+
+    def _counts_flagged(
+        self, texts: list[str], prepared: list[str] | None
+    ) -> tuple[sp.csr_matrix, list[bool]]:
+        """``transform_flagged`` of texts already ``_prepare``d."""
         if prepared is None:
             return self._transform_flagged_by_text(texts)
         reader = self._batch_reader()
@@ -266,29 +297,6 @@ class FeatureExtractor:
             return self._transform_flagged_by_text(texts)
         counts, has_words = found
         return self._weigh(counts), has_words.tolist()
-
-    def scores_flagged(self, texts: Sequence[str], coef: np.ndarray) -> tuple[np.ndarray, list[bool]]:
-        """``transform(texts) @ coef`` (coef: n_features x n_outputs) and, per text, whether it
-        has any word.
-
-        The fast path of prediction: with the C extension built and the syllable tokenizer, each
-        batch goes from its syllables to the scores in one C loop without a feature matrix;
-        otherwise through ``transform_flagged``. Either way the scores equal those of
-        ``transform(texts) @ coef`` to the last bit.
-        """
-        coef = np.ascontiguousarray(coef, dtype=np.float64)  # no copy when it already is
-        if _speedups is not None:
-            texts = [t[:MAX_TEXT_CHARS] for t in texts]
-            prepared = prepare_many(texts) if self._batchable() else None
-            if prepared is not None:
-                reader = self._batch_reader()
-                with reader.lock:
-                    found = reader.scores(prepared, coef)
-                if found is not None:
-                    scores, has_words = found
-                    return scores, has_words.tolist()
-        X, has_words = self.transform_flagged(texts)
-        return np.asarray(X @ coef), has_words
 
     def _batchable(self) -> bool:
         return self.tokenizer == "syllable" and max(self._word[1], self._stripped[1]) <= 3
