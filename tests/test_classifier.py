@@ -86,6 +86,55 @@ def test_predict_many_matches_predict(tiny_model):
     assert many == [tiny_model.predict(t) for t in SAMPLES + SAMPLES[:2]]
 
 
+def test_predict_many_makes_no_cyclic_garbage(tiny_model):
+    """predict_many pauses the cyclic collector on the claim that predictions hold no cycles."""
+    import gc
+
+    texts = [f"{t} {i}" for i in range(300) for t in SAMPLES]
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        gc.collect()
+        predictions = tiny_model.predict_many(texts, batch_size=500)
+        [p.to_dict() for p in predictions]  # the lazy scores too
+        del predictions
+        assert gc.collect() == 0
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def test_predict_many_pauses_the_collector_and_restores_it(tiny_model, monkeypatch):
+    import gc
+
+    seen = []
+    real = tiny_model._predict_batch
+
+    def spy(batch):
+        seen.append(gc.isenabled())
+        if batch[0] == "fail":
+            raise RuntimeError("boom")
+        return real(batch)
+
+    monkeypatch.setattr(tiny_model, "_predict_batch", spy)
+    many = [f"mạng yếu {i}" for i in range(gc.get_threshold()[0])]
+    assert gc.isenabled()
+    tiny_model.predict_many(many, batch_size=300)
+    assert seen == [False, False, False] and gc.isenabled()
+    seen.clear()
+    tiny_model.predict(SAMPLES[0])  # a short call leaves it alone
+    assert seen == [True] and gc.isenabled()
+    with pytest.raises(RuntimeError, match="boom"):
+        tiny_model.predict_many(["fail", *many])
+    assert gc.isenabled()  # back on after an error
+    gc.disable()
+    try:  # off before: stays off
+        tiny_model.predict_many(many)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_one_product_for_all_tasks_equals_each_task_alone(tiny_model):
     X, _ = tiny_model.features_.transform_flagged(SAMPLES)
 
