@@ -270,6 +270,37 @@ def test_two_worker_processes_give_the_same_output(tiny_model_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_parquet_chunks_go_to_the_workers_as_arrow_and_give_the_same_output(tiny_model_dir, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rows = archive_rows(120)
+    rows[7]["text"] = None  # a missing text is reported by the worker that makes the rows
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    tables = []
+    for jobs in (1, 2):
+        summary = classify_file(
+            str(tmp_path / "in.parquet"),
+            str(tmp_path / f"out{jobs}.parquet"),
+            model_dir=str(tiny_model_dir),
+            chunk_size=25,
+            jobs=jobs,
+        )
+        assert summary.rows == 120 and summary.skipped == {"missing 'text'": 1}
+        tables.append(pq.read_table(tmp_path / f"out{jobs}.parquet"))
+    assert tables[0].equals(tables[1])
+    assert tables[1].column("id").to_pylist() == [r["id"] for r in rows]
+    with pytest.raises(DataError, match=r"no column 'body'.*'text'.*--text-column"):
+        classify_file(
+            str(tmp_path / "in.parquet"),
+            str(tmp_path / "x.parquet"),
+            model_dir=str(tiny_model_dir),
+            text_column="body",
+            jobs=2,
+        )
+
+
+@pytest.mark.slow
 def test_killed_process_resumes_without_losing_or_duplicating_rows(tiny_model_dir, tmp_path):
     rows = archive_rows(3000)
     for i, r in enumerate(rows):

@@ -125,6 +125,26 @@ def test_stdin_to_stdout(tiny_model_dir):
     assert [r["id"] for r in rows] == [0, 1] and "intent" in rows[0]
 
 
+def test_parquet_from_stdin_keeps_rows_and_types(tiny_model_dir, tmp_path):
+    """A pipe cannot seek to the Parquet footer: this crashed inside pyarrow ("Illegal seek")."""
+    pa = pytest.importorskip("pyarrow")
+    import io
+
+    import pyarrow.parquet as pq
+
+    rows = [{"id": i, "text": t} for i, t in enumerate(["mạng yếu", None, "cảm ơn"])]
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), buffer)
+    command = [sys.executable, "-m", "vnfeedback", "classify", "-", "--format", "parquet"]
+    command += ["-o", str(tmp_path / "out.parquet"), "--model", str(tiny_model_dir), "--no-progress"]
+    subprocess.run(command, input=buffer.getvalue(), capture_output=True, check=True)
+    out = pq.read_table(tmp_path / "out.parquet")
+    assert out.column("id").to_pylist() == [0, 1, 2] and out.schema.field("id").type == pa.int64()
+    assert out.column("error").to_pylist() == ["", "missing 'text'", ""]
+    wrong = subprocess.run([*command, "--text-column", "body"], input=buffer.getvalue(), capture_output=True)
+    assert wrong.returncode != 0 and b"no column 'body'" in wrong.stderr
+
+
 def test_import_and_help_stay_light():
     code = (
         "import sys, vnfeedback, vnfeedback.cli\n"

@@ -31,6 +31,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -119,13 +120,26 @@ def _open_text_in(path: str) -> io.TextIOBase:
 
 def read_chunks(path: str, fmt: str, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
     """Rows in chunks; a row that cannot be read becomes ``{"__error__": reason, ...}``."""
+    for chunk in _read_chunks(path, fmt, chunk_size):
+        yield _rows_of(chunk)
+
+
+def _read_chunks(path: str, fmt: str, chunk_size: int) -> Iterator[Any]:
+    """``read_chunks``, but a Parquet chunk stays an Arrow record batch (``_rows_of`` makes it rows):
+    with ``--jobs N`` the workers make the rows, and a record batch pickles far cheaper than its rows,
+    so the dispatching process leaves more of the machine to the workers."""
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        source = sys.stdin.buffer if path == "-" else path
-        parquet = pq.ParquetFile(source)
-        for batch in parquet.iter_batches(batch_size=chunk_size):
-            yield batch.to_pylist()
+        if path != "-":
+            yield from pq.ParquetFile(path).iter_batches(batch_size=chunk_size)
+            return
+        # Parquet keeps its index at the end of the file, which a pipe cannot seek to: stdin is
+        # spooled to a temporary file first (disk, not memory)
+        with tempfile.TemporaryFile() as spool:
+            shutil.copyfileobj(sys.stdin.buffer, spool, 1 << 20)
+            spool.seek(0)
+            yield from pq.ParquetFile(spool).iter_batches(batch_size=chunk_size)
         return
     csv.field_size_limit(2**31 - 1)
     with _open_text_in(path) as handle:
@@ -167,6 +181,10 @@ def read_chunks(path: str, fmt: str, chunk_size: int) -> Iterator[list[dict[str,
                     chunk = []
         if chunk:
             yield chunk
+
+
+def _rows_of(chunk: Any) -> list[dict[str, Any]]:
+    return chunk if isinstance(chunk, list) else chunk.to_pylist()
 
 
 def _has_surrogates(text: str) -> bool:
@@ -226,6 +244,7 @@ def _chunk_stats(added: list[dict[str, Any]], tasks: dict[str, str]) -> dict[str
 
 def _run_chunk(model_dir, chunk, text_column, explain, writer, part, header):
     """Classify one chunk; write its part file (atomically) or, for stdout, return its rows."""
+    chunk = _rows_of(chunk)
     added = _classify_chunk(model_dir, chunk, text_column, explain)
     rows = writer.rows(chunk, added)
     stats = _chunk_stats(added, writer.tasks)
@@ -591,16 +610,21 @@ def classify_file(
             total = pq.ParquetFile(input_path).metadata.num_rows
         bar = tqdm(total=total, unit="rows", file=sys.stderr, initial=summary.rows)
 
-    chunks = read_chunks(input_path, in_fmt, chunk_size)
-    first: list[dict[str, Any]] | None = None
+    chunks = _read_chunks(input_path, in_fmt, chunk_size)
+    first: Any = None
 
-    def remaining() -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    def remaining() -> Iterator[tuple[int, Any]]:
         nonlocal first
         for index, chunk in enumerate(chunks):
             if first is None:
                 first = chunk
-                columns = list(dict.fromkeys(c for row in chunk for c in row))
-                readable = any("__error__" not in row for row in chunk)
+                if isinstance(chunk, list):
+                    columns = list(dict.fromkeys(c for row in chunk for c in row))
+                    readable = any("__error__" not in row for row in chunk)
+                else:  # an Arrow record batch: its schema names the columns and their types
+                    columns, readable = chunk.schema.names, True
+                    if not writer.input_types:  # Parquet from stdin: its schema is known only now
+                        writer.set_input_schema(chunk.schema)
                 for name, option in ((text_column, "--text-column"), (id_column, "--id-column")):
                     if (
                         readable
@@ -624,7 +648,7 @@ def classify_file(
     try:
         # The worker classifies a chunk and writes its part file itself, so with --jobs N the main
         # process only reads and dispatches; only the chunk's counts come back (rows too for stdout).
-        def job(index: int, chunk: list[dict[str, Any]]):
+        def job(index: int, chunk: Any):
             part = None if to_stdout else parts_dir / f"part-{index:06d}.{out_fmt}"
             return _run_chunk, (model_dir, chunk, text_column, explain, writer, part, index == 0)
 
