@@ -112,6 +112,80 @@ def test_parquet_round_trip_keeps_types(tiny_model_dir, tmp_path):
     assert table.column("id").to_pylist() == [r["id"] for r in rows]
 
 
+def test_each_readable_row_gets_its_own_prediction_and_the_counts_match():
+    import vnfeedback
+
+    model = vnfeedback.load()  # the bundled model: some comments have no complaint type
+    rows = [{"text": f"{t} {i}"} for i, t in enumerate(COMMENTS * 3)]
+    rows[1]["text"], rows[4]["text"], rows[9] = None, 17, {"__error__": "line 10: not valid JSON (x)"}
+    added = batch.classify_rows(model, rows, "text")
+    readable = [i for i in range(len(rows)) if i not in (1, 4, 9)]
+    predictions = model.predict_many([rows[i]["text"] for i in readable])
+    for i, p in zip(readable, predictions, strict=True):
+        assert added[i]["error"] == "" and added[i]["needs_review"] == p.needs_review
+        for task in model.tasks:
+            assert added[i][task] == p.labels[task]
+            assert added[i][f"{task}_score"] == round(max(p.scores[task].values()), 4)
+    assert [added[i]["error"] for i in (1, 4, 9)] == [
+        "missing 'text'",
+        "'text' is int, not text",
+        rows[9]["__error__"],
+    ]
+    assert all(added[i]["needs_review"] and added[i]["intent"] == "" for i in (1, 4, 9))
+    columns = {name: [a[name] for a in added] for name in added[0]}
+    stats = batch._chunk_stats(columns, model.tasks)
+    assert stats["rows"] == len(rows) and stats["needs_review"] == sum(p.needs_review for p in predictions)
+    assert stats["skipped"] == {"missing 'text'": 1, "'text' is int, not text": 1, "line 10": 1}
+    chosen = [p.labels["complaint_type"] for p in predictions]
+    assert stats["labels"]["complaint_type"]["(none)"] == sum(not c for c in chosen) > 0
+    assert sum(stats["labels"]["intent"].values()) == len(predictions)
+
+
+@pytest.mark.parametrize("explain", [0, 2])
+def test_parquet_columns_pass_through_as_arrow_exactly_as_rows_would(
+    tiny_model_dir, tmp_path, monkeypatch, explain
+):
+    """Parquet to Parquet never makes rows; its parts equal those of the row path, types included."""
+    pa = pytest.importorskip("pyarrow")
+    import datetime
+
+    import pyarrow.parquet as pq
+
+    rows = archive_rows(40)
+    for i, r in enumerate(rows):
+        r["stars"] = None if i % 7 == 0 else i % 5
+        r["at"] = datetime.datetime(2026, 1, 1 + i % 28, 8, i % 60)
+        r["tags"] = [f"t{i % 3}"] * (i % 3)
+        r["ok"] = i % 2 == 0
+    rows[3]["text"] = None
+    rows[5]["text"] = "x" * (batch.MAX_FIELD_CHARS + 1)
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    real = batch._read_chunks
+    outputs, summaries = [], []
+    for as_rows in (False, True):
+        if as_rows:
+            monkeypatch.setattr(batch, "_read_chunks", lambda *a: map(batch._rows_of, real(*a)))
+        out = tmp_path / f"out{as_rows}.parquet"
+        summary = classify_file(
+            str(tmp_path / "in.parquet"),
+            str(out),
+            model_dir=str(tiny_model_dir),
+            chunk_size=8,
+            explain=explain,
+        )
+        summaries.append(summary.state())
+        outputs.append(pq.read_table(out))
+    assert outputs[0].schema.equals(outputs[1].schema, check_metadata=True)
+    assert outputs[0].equals(outputs[1])
+    assert summaries[0] == summaries[1] and summaries[0]["rows"] == 40
+    assert outputs[0].column("error").to_pylist()[3:6] == [
+        "missing 'text'",
+        "",
+        "text longer than 1,000,000 characters",
+    ]
+    assert outputs[0].column("at").to_pylist() == [r["at"] for r in rows]
+
+
 def test_nested_json_values_go_into_parquet_as_json_text(tiny_model_dir, tmp_path):
     pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
@@ -208,7 +282,7 @@ def test_resume_after_a_crash_gives_the_same_file(tiny_model_dir, tmp_path, monk
         str(tmp_path / "in.csv"), str(tmp_path / "clean.csv"), model_dir=str(tiny_model_dir), chunk_size=6
     )
 
-    real = batch._classify_chunk
+    real = batch._classify_values
     calls = {"n": 0}
 
     def crash_on_fourth(*args, **kwargs):
@@ -217,7 +291,7 @@ def test_resume_after_a_crash_gives_the_same_file(tiny_model_dir, tmp_path, monk
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(batch, "_classify_chunk", crash_on_fourth)
+    monkeypatch.setattr(batch, "_classify_values", crash_on_fourth)
     with pytest.raises(KeyboardInterrupt):
         classify_file(
             str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), model_dir=str(tiny_model_dir), chunk_size=6
@@ -225,7 +299,7 @@ def test_resume_after_a_crash_gives_the_same_file(tiny_model_dir, tmp_path, monk
     assert not (tmp_path / "out.csv").exists()  # never a half-written output
     assert json.loads((tmp_path / "out.csv.checkpoint.json").read_text())["done_chunks"] == 3
 
-    monkeypatch.setattr(batch, "_classify_chunk", real)
+    monkeypatch.setattr(batch, "_classify_values", real)
     summary = classify_file(
         str(tmp_path / "in.csv"),
         str(tmp_path / "out.csv"),

@@ -216,44 +216,103 @@ def _model_for(model_dir: str | None) -> Any:
     return _worker_models[key]
 
 
-def _classify_chunk(
-    model_dir: str | None, rows: list[dict[str, Any]], text_column: str, explain: int
-) -> list[dict[str, Any]]:
-    """The added columns for each row of a chunk, with the model of ``model_dir`` (cached per process)."""
-    return classify_rows(_model_for(model_dir), rows, text_column, explain)
-
-
-def _chunk_stats(added: list[dict[str, Any]], tasks: dict[str, str]) -> dict[str, Any]:
-    """Counts of one classified chunk: rows, needing review, skipped by reason, labels per task."""
-    skipped: Counter = Counter()
-    labels = {task: Counter() for task in tasks}
-    needs_review = 0
-    for extra in added:
-        error = extra["error"]
-        if error:
-            skipped[error.split(":")[0] if error.startswith("line ") else error] += 1
-            continue
-        needs_review += bool(extra["needs_review"])
-        for task in tasks:
-            value = extra[task]
-            labels[task].update(value if isinstance(value, list) else [value])
-            if isinstance(value, list) and not value:
-                labels[task]["(none)"] += 1
-    return {"rows": len(added), "needs_review": needs_review, "skipped": skipped, "labels": labels}
+def _chunk_stats(added: dict[str, list], tasks: dict[str, str]) -> dict[str, Any]:
+    """Counts of one classified chunk (its added columns): rows, needing review, skipped by reason,
+    labels per task."""
+    errors = added["error"]
+    skipped = Counter(e.split(":")[0] if e.startswith("line ") else e for e in errors if e)
+    good = [i for i, e in enumerate(errors) if not e] if skipped else range(len(errors))
+    labels = {}
+    for task, kind in tasks.items():
+        values = [added[task][i] for i in good] if skipped else added[task]
+        if kind == "multilabel":
+            counts = Counter(label for chosen in values for label in chosen)
+            empty = sum(1 for chosen in values if not chosen)
+            if empty:
+                counts["(none)"] += empty
+        else:
+            counts = Counter(values)
+        labels[task] = counts
+    needs_review = sum(1 for i in good if added["needs_review"][i])
+    return {"rows": len(errors), "needs_review": needs_review, "skipped": skipped, "labels": labels}
 
 
 def _run_chunk(model_dir, chunk, text_column, explain, writer, part, header):
     """Classify one chunk; write its part file (atomically) or, for stdout, return its rows."""
-    chunk = _rows_of(chunk)
-    added = _classify_chunk(model_dir, chunk, text_column, explain)
-    rows = writer.rows(chunk, added)
+    model = _model_for(model_dir)
+    if part is not None and writer.fmt == "parquet" and not isinstance(chunk, list):
+        # Parquet to Parquet: the input's columns go through as Arrow arrays, never as rows
+        names = chunk.schema.names
+        values = chunk.column(text_column).to_pylist() if text_column in names else [None] * len(chunk)
+        added = _classify_values(model, values, [None] * len(values), text_column, explain)
+        rows = None
+    else:
+        chunk = _rows_of(chunk)
+        values = [row.get(text_column) for row in chunk]
+        added = _classify_values(model, values, [row.get("__error__") for row in chunk], text_column, explain)
+        rows = writer.rows(chunk, added)
     stats = _chunk_stats(added, writer.tasks)
     if part is None:
         return rows, stats
     temporary = part.with_suffix(".tmp")
-    writer.write(temporary, rows, header=header)
+    if rows is None:
+        writer.write_arrow(temporary, chunk, added)
+    else:
+        writer.write(temporary, rows, header=header)
     os.replace(temporary, part)
     return None, stats
+
+
+def _reason(error: str | None, value: Any, text_column: str) -> str | None:
+    """Why a row's text cannot be classified (None: it can)."""
+    if error is not None:
+        return error
+    if value is None or (isinstance(value, float) and value != value):
+        return f"missing {text_column!r}"
+    if not isinstance(value, str):
+        return f"{text_column!r} is {type(value).__name__}, not text"
+    if _has_surrogates(value):
+        return "undecodable bytes (not UTF-8)"
+    if len(value) > MAX_FIELD_CHARS:
+        return f"text longer than {MAX_FIELD_CHARS:,} characters"
+    return None
+
+
+def _classify_values(
+    model: Any, values: list[Any], errors: list[str | None], text_column: str, explain: int = 0
+) -> dict[str, list]:
+    """The added columns of a chunk, column by column (``classify_rows`` gives them row by row):
+    each row's text value and the reason it could not be read (None if it could)."""
+    tasks = model.tasks
+    reasons = [_reason(e, v, text_column) for e, v in zip(errors, values, strict=True)]
+    ok = [i for i, r in enumerate(reasons) if r is None]
+    texts = [values[i] for i in ok]
+    predictions = model.predict_many(texts)
+    found: dict[str, list] = {}
+    for task in tasks:
+        found[task] = [p.labels[task] for p in predictions]
+        found[f"{task}_score"] = [round(p.max_score(task), 4) for p in predictions]
+    found["needs_review"] = [p.needs_review for p in predictions]
+    found["error"] = [""] * len(predictions)
+    if explain:
+        found["explanation"] = [
+            _explanation(model, text, p, explain) for text, p in zip(texts, predictions, strict=True)
+        ]
+    if len(ok) == len(values):
+        return found
+    added: dict[str, list] = {}  # the rows that could not be read, filled in around the others
+    for task, kind in tasks.items():
+        added[task] = [[] if kind == "multilabel" else "" for _ in values]
+        added[f"{task}_score"] = [None] * len(values)
+    added["needs_review"] = [True] * len(values)
+    added["error"] = reasons
+    if explain:
+        added["explanation"] = [""] * len(values)
+    for name, column in found.items():
+        target = added[name]
+        for i, value in zip(ok, column, strict=True):
+            target[i] = value
+    return added
 
 
 def classify_rows(
@@ -263,48 +322,10 @@ def classify_rows(
 
     A row that cannot be classified gets empty labels, ``needs_review=True`` and the reason in ``error``.
     """
-    tasks = model.tasks
-    reasons: list[str | None] = []
-    texts: list[str] = []
-    for row in rows:
-        reason = row.get("__error__")
-        value = row.get(text_column)
-        if reason is None:
-            if value is None or text_column not in row or (isinstance(value, float) and value != value):
-                reason = f"missing {text_column!r}"
-            elif not isinstance(value, str):
-                reason = f"{text_column!r} is {type(value).__name__}, not text"
-            elif _has_surrogates(value):
-                reason = "undecodable bytes (not UTF-8)"
-            elif len(value) > MAX_FIELD_CHARS:
-                reason = f"text longer than {MAX_FIELD_CHARS:,} characters"
-        reasons.append(reason)
-        if reason is None:
-            texts.append(value)
-    predictions = iter(model.predict_many(texts))
-    out = []
-    for row, reason in zip(rows, reasons, strict=False):
-        added: dict[str, Any] = {}
-        if reason is not None:
-            for task, kind in tasks.items():
-                added[task] = [] if kind == "multilabel" else ""
-                added[f"{task}_score"] = None
-            added["needs_review"] = True
-            added["error"] = reason
-            if explain:
-                added["explanation"] = ""
-            out.append(added)
-            continue
-        prediction = next(predictions)
-        for task in tasks:
-            added[task] = prediction.labels[task]
-            added[f"{task}_score"] = round(prediction.max_score(task), 4)
-        added["needs_review"] = prediction.needs_review
-        added["error"] = ""
-        if explain:
-            added["explanation"] = _explanation(model, row[text_column], prediction, explain)
-        out.append(added)
-    return out
+    values = [row.get(text_column) for row in rows]
+    added = _classify_values(model, values, [row.get("__error__") for row in rows], text_column, explain)
+    names = list(added)
+    return [dict(zip(names, row, strict=True)) for row in zip(*added.values(), strict=True)]
 
 
 def _explanation(model: Any, text: str, prediction: Any, top: int) -> str:
@@ -361,11 +382,14 @@ class _PartWriter:
             )
         self.columns = [c for c in input_columns if not c.startswith("__")] + added
 
-    def rows(self, chunk: list[dict[str, Any]], added: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Output rows: the input's columns, then the added ones. JSON Lines keeps every key of
-        every row (rows may differ); CSV and Parquet use the columns of the first chunk."""
+    def rows(self, chunk: list[dict[str, Any]], added: dict[str, list]) -> list[dict[str, Any]]:
+        """Output rows: the input's columns, then the added ones (``_classify_values``). JSON Lines
+        keeps every key of every row (rows may differ); CSV and Parquet use the columns of the first
+        chunk."""
         out = []
-        for row, extra in zip(chunk, added, strict=False):
+        names = list(added)
+        for row, values in zip(chunk, zip(*added.values(), strict=True), strict=True):
+            extra = dict(zip(names, values, strict=True))
             if self.fmt == "jsonl":
                 merged = {k: _repair(v) for k, v in row.items() if not k.startswith("__")}
                 if "__raw__" in row:
@@ -396,6 +420,24 @@ class _PartWriter:
             if any(not self._typed(c) for c in self.columns):  # else every value goes in as it is
                 rows = [self._parquet_row(r) for r in rows]
             pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+
+    def write_arrow(self, path: Path, batch: Any, added: dict[str, list]) -> None:
+        """A Parquet part from an Arrow record batch of Parquet input and the added columns: what
+        ``write(path, rows(batch.to_pylist(), added))`` writes, without making rows."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = self._schema()
+        names = batch.schema.names
+        arrays = []
+        for field_ in schema:
+            if field_.name in added:
+                arrays.append(pa.array(added[field_.name], type=field_.type))
+            elif field_.name in names:
+                arrays.append(batch.column(field_.name).cast(field_.type))
+            else:
+                arrays.append(pa.nulls(len(batch), field_.type))
+        pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path)
 
     def _typed(self, column: str) -> bool:
         """Whether the column's values go into Parquet as they are: an added column, or one whose

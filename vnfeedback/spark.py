@@ -117,16 +117,16 @@ def classify_dataframe(
     def classify_batches(batches):
         import pandas as pd
 
-        from vnfeedback.batch import classify_rows
+        from vnfeedback.batch import _classify_values
         from vnfeedback.spark import _model_from_files
 
         model = _model_from_files(shipped.value)
         for frame in batches:
-            rows = frame.to_dict(orient="records")
-            added = classify_rows(model, rows, text_col, explain)
+            values = frame[text_col].tolist() if text_col in frame.columns else [None] * len(frame)
+            added = _classify_values(model, values, [None] * len(values), text_col, explain)
             out = frame.copy()
             for name in columns[len(frame.columns) :]:
-                out[name] = [extra[name] for extra in added]
+                out[name] = added[name]
             yield pd.DataFrame(out, columns=columns)
 
     return df.mapInPandas(classify_batches, schema=schema)
