@@ -4,6 +4,7 @@ import csv
 import gzip
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -411,3 +412,122 @@ def test_killed_process_resumes_without_losing_or_duplicating_rows(tiny_model_di
         ids = [r["id"] for r in csv.DictReader(handle)]
     assert ids == [r["id"] for r in rows]
     os.remove(tmp_path / "in.csv")
+
+
+def test_resume_with_a_lost_part_file_starts_afresh(tiny_model_dir, tmp_path, monkeypatch, caplog):
+    write_csv(tmp_path / "in.csv", archive_rows(50))
+    options = {"model_dir": str(tiny_model_dir), "chunk_size": 6}
+    classify_file(str(tmp_path / "in.csv"), str(tmp_path / "clean.csv"), **options)
+    real, calls = batch._classify_values, {"n": 0}
+
+    def crash_on_fifth(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "_classify_values", crash_on_fifth)
+    with pytest.raises(KeyboardInterrupt):
+        classify_file(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), **options)
+    monkeypatch.setattr(batch, "_classify_values", real)
+    (tmp_path / "out.csv.parts" / "part-000002.csv").unlink()  # the checkpoint counts four parts
+    summary = classify_file(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), resume=True, **options)
+    assert "part file(s) the checkpoint counts are gone" in caplog.text
+    assert summary.resumed_chunks == 0 and summary.rows == 50  # the lost rows were classified again
+    assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "clean.csv").read_bytes()
+
+
+def test_excel_csv_with_a_byte_order_mark_reads_its_first_column(tiny_model_dir, tmp_path):
+    from vnfeedback.tables import read_records
+
+    rows = [{"text": r["text"], "id": r["id"]} for r in archive_rows(5)]
+    write_csv(tmp_path / "plain.csv", rows)
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "plain.csv").read_bytes())
+    summary = classify_file(
+        str(tmp_path / "bom.csv"), str(tmp_path / "out.jsonl"), model_dir=str(tiny_model_dir), id_column="id"
+    )
+    out = read_jsonl(tmp_path / "out.jsonl")
+    assert summary.rows == 5 and [r["text"] for r in out] == [r["text"] for r in rows]
+    assert list(out[0])[:2] == ["text", "id"]  # no "\ufefftext"
+    assert read_records(tmp_path / "bom.csv") == rows  # train, evaluate and audit read it too
+
+
+def test_csv_output_writes_lists_of_numbers_and_nulls_as_json(tiny_model_dir, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    table = {"id": [1, 2], "tags": [[1, 2], []], "names": [["a", None], ["b"]], "text": ["mạng yếu", "cước"]}
+    pq.write_table(pa.table(table), tmp_path / "in.parquet")
+    classify_file(str(tmp_path / "in.parquet"), str(tmp_path / "out.csv"), model_dir=str(tiny_model_dir))
+    with open(tmp_path / "out.csv", encoding="utf-8", newline="") as handle:
+        out = list(csv.DictReader(handle))
+    assert [(r["tags"], r["names"]) for r in out] == [("[1, 2]", '["a", null]'), ("", "b")]
+
+
+def _gzip_of(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)
+
+
+BROKEN_INPUTS = {  # file name -> (bytes, what the error must say)
+    "cut.csv.gz": (
+        _gzip_of(b"id,text\n" + "".join(f"{i},mạng yếu {i * 7919 % 10007}\n" for i in range(3000)).encode())[
+            :5000
+        ],
+        "could not be read to the end",
+    ),
+    "plain.csv.gz": (b"id,text\n1,a\n", "not gzip-compressed; remove .gz"),
+    "zipped.csv": (_gzip_of(b"id,text\n1,a\n"), "gzip-compressed; add .gz"),
+    "utf16.csv": ("id,text\n1,mạng yếu\n".encode("utf-16"), "save it as UTF-8"),
+    "twice.csv": (b"id,text,text\n1,a,b\n", "names column(s) ['text'] more than once"),
+    "quote.csv": (b'id,text\n1,ok\n2,"mang ""yeu"" qua, that\n3,x\n4,"ok"\n5,y\n', "starting on line 3"),
+    "open.csv": (b'id,text\n1,ok\n2,"mang yeu\n3,x\n', "starting on line 3"),
+    "csv.parquet": (b"id,text\n1,a\n", "not a readable Parquet file"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_INPUTS))
+def test_damaged_or_mislabelled_inputs_give_a_clear_error(tiny_model_dir, tmp_path, name):
+    from vnfeedback.tables import read_records
+
+    data, says = BROKEN_INPUTS[name]
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(DataError, match=re.escape(says)):
+        classify_file(str(tmp_path / name), str(tmp_path / "out.csv"), model_dir=str(tiny_model_dir))
+    assert not (tmp_path / "out.csv").exists()
+    with pytest.raises(DataError, match=re.escape(says) if "line" not in says else "not valid CSV"):
+        read_records(tmp_path / name)
+
+
+def test_a_parquet_file_named_csv_is_named_as_such(tiny_model_dir, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"text": ["mạng yếu"]}), tmp_path / "really.csv")
+    with pytest.raises(DataError, match=r"is a Parquet file; name it \.parquet"):
+        classify_file(str(tmp_path / "really.csv"), str(tmp_path / "out.csv"), model_dir=str(tiny_model_dir))
+
+
+def test_more_jobs_than_cpus_are_capped(tiny_model_dir, tmp_path, monkeypatch, caplog):
+    write_csv(tmp_path / "in.csv", archive_rows(12))
+    monkeypatch.setattr(batch.os, "cpu_count", lambda: 1)
+    import joblib
+
+    monkeypatch.setattr(joblib, "Parallel", None)  # one CPU: the in-process path, no worker pool
+    summary = classify_file(
+        str(tmp_path / "in.csv"),
+        str(tmp_path / "out.csv"),
+        model_dir=str(tiny_model_dir),
+        jobs=999,
+        chunk_size=5,
+    )
+    assert summary.rows == 12 and "jobs=999 is more than the 1 CPU(s)" in caplog.text
+
+
+def test_empty_input_to_stdout_and_a_directory_as_output_are_refused(tiny_model_dir, tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataError, match="holds no rows"):
+        classify_file(str(tmp_path / "empty.csv"), "-", model_dir=str(tiny_model_dir), output_format="jsonl")
+    write_csv(tmp_path / "in.csv", archive_rows(3))
+    (tmp_path / "out.csv").mkdir()
+    with pytest.raises(ParameterError, match="is a directory"):
+        classify_file(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), model_dir=str(tiny_model_dir))

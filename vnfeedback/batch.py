@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError, ParameterError
-from .tables import table_format
+from .tables import check_header, check_text_file, table_format
 
 __all__ = ["classify_file", "classify_rows", "read_chunks", "BatchSummary", "MAX_FIELD_CHARS"]
 
@@ -112,10 +112,14 @@ class BatchSummary:
 
 
 def _open_text_in(path: str) -> io.TextIOBase:
+    """A CSV / JSON Lines input as text: UTF-8, a leading byte-order mark dropped (Excel's "CSV
+    UTF-8" writes one), undecodable bytes kept as surrogates for the row-level check."""
     if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape", newline="")
-    raw = gzip.open(path, "rb") if path.lower().endswith(".gz") else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
+        raw = sys.stdin.buffer
+    else:
+        check_text_file(path)
+        raw = gzip.open(path, "rb") if path.lower().endswith(".gz") else open(path, "rb")
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
 def read_chunks(path: str, fmt: str, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
@@ -127,7 +131,19 @@ def read_chunks(path: str, fmt: str, chunk_size: int) -> Iterator[list[dict[str,
 def _read_chunks(path: str, fmt: str, chunk_size: int) -> Iterator[Any]:
     """``read_chunks``, but a Parquet chunk stays an Arrow record batch (``_rows_of`` makes it rows):
     with ``--jobs N`` the workers make the rows, and a record batch pickles far cheaper than its rows,
-    so the dispatching process leaves more of the machine to the workers."""
+    so the dispatching process leaves more of the machine to the workers. A file that cannot be read
+    to its end (a truncated .gz, a damaged or mislabelled Parquet file) raises a ``DataError``."""
+    try:
+        yield from _read_chunks_of(path, fmt, chunk_size)
+    except (EOFError, OSError) as exc:
+        raise DataError(f"{path}: could not be read to the end ({exc}); nothing was written") from None
+    except Exception as exc:
+        if type(exc).__module__.startswith("pyarrow"):  # ArrowInvalid: not Parquet, or damaged
+            raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
+        raise
+
+
+def _read_chunks_of(path: str, fmt: str, chunk_size: int) -> Iterator[Any]:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -145,9 +161,14 @@ def _read_chunks(path: str, fmt: str, chunk_size: int) -> Iterator[Any]:
     with _open_text_in(path) as handle:
         chunk: list[dict[str, Any]] = []
         if fmt == "csv":
-            reader = csv.DictReader(handle)
+            # strict: a quote opened and not closed where the field ends is an error, not a field
+            # that silently swallows the lines (rows) that follow
+            reader = csv.DictReader(handle, strict=True)
+            start = 1  # the line the next record starts on
             try:
+                check_header(path, reader.fieldnames)
                 for row in reader:
+                    start = reader.line_num + 1
                     if None in row:  # more fields than the header
                         extra = row.pop(None)
                         row["__error__"] = (
@@ -158,7 +179,10 @@ def _read_chunks(path: str, fmt: str, chunk_size: int) -> Iterator[Any]:
                         yield chunk
                         chunk = []
             except csv.Error as exc:
-                raise DataError(f"{path}: line {reader.line_num}: not valid CSV ({exc})") from None
+                raise DataError(
+                    f"{path}: the record starting on line {start} is not valid CSV ({exc}); a field that "
+                    f"starts with a quote must end with one (and double any quote inside it)"
+                ) from None
         else:
             for number, line in enumerate(handle, 1):
                 if not line.strip():
@@ -343,8 +367,10 @@ def _explanation(model: Any, text: str, prediction: Any, top: int) -> str:
 
 
 def _csv_value(value: Any) -> Any:
-    if isinstance(value, list):
-        return "|".join(value)
+    if isinstance(value, list):  # labels: "a|b"; any other list (numbers, nulls) as JSON
+        if all(isinstance(v, str) for v in value):
+            return "|".join(value)
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -575,10 +601,16 @@ def classify_file(
         raise ParameterError(f"chunk_size must be a whole number >= 1, got {chunk_size!r}")
     if not isinstance(jobs, int) or jobs < 1:
         raise ParameterError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    cpus = os.cpu_count() or 1
+    if jobs > cpus:  # each worker is CPU-bound: more of them than CPUs only adds processes
+        log.warning("jobs=%d is more than the %d CPU(s) of this machine: using %d", jobs, cpus, cpus)
+        jobs = cpus
     in_fmt = table_format(input_path, input_format) if input_path != "-" or input_format else "jsonl"
     out_fmt = table_format(output_path, output_format) if output_path != "-" or output_format else in_fmt
     if input_path != "-" and not os.path.isfile(input_path):
         raise DataError(f"no such input file: {input_path!r}")
+    if output_path != "-" and os.path.isdir(output_path):
+        raise ParameterError(f"the output {output_path!r} is a directory; give a file name")
     if output_path == "-" and resume:
         raise ParameterError("--resume needs an output file, not stdout")
     if output_path == "-" and out_fmt == "parquet":
@@ -600,7 +632,10 @@ def classify_file(
     if in_fmt == "parquet" and input_path != "-":
         import pyarrow.parquet as pq
 
-        schema = pq.ParquetFile(input_path).schema_arrow
+        try:
+            schema = pq.ParquetFile(input_path).schema_arrow
+        except Exception as exc:  # ArrowInvalid: not Parquet (a CSV named .parquet), or truncated
+            raise DataError(f"{input_path}: not a readable Parquet file ({exc})") from None
         writer.set_input_schema(schema)
         if text_column not in schema.names:
             raise DataError(
@@ -628,12 +663,21 @@ def classify_file(
                 state = json.loads(checkpoint_path.read_text())
             except (OSError, json.JSONDecodeError):
                 state = {}
-            if state.get("fingerprint") == fingerprint:
-                done_chunks = int(state.get("done_chunks", 0))
+            done = int(state.get("done_chunks", 0))
+            missing = [k for k in range(done) if not (parts_dir / f"part-{k:06d}.{out_fmt}").is_file()]
+            if state.get("fingerprint") != fingerprint:
+                log.warning("the checkpoint belongs to another input, model or options: starting afresh")
+            elif missing:
+                log.warning(
+                    "%d part file(s) the checkpoint counts are gone from %s (first: part %d): starting afresh",
+                    len(missing),
+                    parts_dir,
+                    missing[0],
+                )
+            else:
+                done_chunks = done
                 summary.add(state.get("summary", {}))
                 summary.resumed_chunks = done_chunks
-            else:
-                log.warning("the checkpoint belongs to another input, model or options: starting afresh")
         elif resume:
             log.warning("no checkpoint to resume from at %s: starting from the beginning", checkpoint_path)
         if done_chunks == 0:
@@ -674,9 +718,16 @@ def classify_file(
                         and name not in columns
                         and name not in writer.input_types
                     ):
+                        shown = [c for c in columns if not c.startswith("__")]
+                        separator = next((c for c in ";\t|" if any(c in n for n in shown)), None)
+                        hint = (
+                            f" (the header seems to separate fields with {separator!r}: save the file "
+                            "with commas)"
+                            if separator and in_fmt == "csv"
+                            else ""
+                        )
                         raise DataError(
-                            f"no column {name!r} in {input_path}; columns are "
-                            f"{[c for c in columns if not c.startswith('__')]}; use {option}"
+                            f"no column {name!r} in {input_path}; columns are {shown}; use {option}{hint}"
                         )
                 if writer.columns is None:
                     writer.set_columns(list(writer.input_types) or columns)
@@ -728,12 +779,15 @@ def classify_file(
             out_stream.flush()
             out_stream.detach()
 
+    source = "stdin" if input_path == "-" else input_path
+    if to_stdout and summary.rows == 0:
+        raise DataError(f"{source} holds no rows; nothing was written")
     if not to_stdout:
         parts = sorted(parts_dir.glob(f"part-*.{out_fmt}"))
         if not parts:
             shutil.rmtree(parts_dir, ignore_errors=True)
             checkpoint_path.unlink(missing_ok=True)
-            raise DataError(f"{input_path} holds no rows; nothing was written")
+            raise DataError(f"{source} holds no rows; nothing was written")
         temporary_out = Path(f"{output_path}.tmp")
         _join_parts(parts, temporary_out, out_fmt, compress=output_path.lower().endswith(".gz"))
         os.replace(temporary_out, output_path)

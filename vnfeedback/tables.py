@@ -18,7 +18,15 @@ from typing import Any
 
 from .errors import DataError
 
-__all__ = ["read_records", "parse_multilabel", "infer_tasks", "table_format", "write_atomic"]
+__all__ = [
+    "read_records",
+    "parse_multilabel",
+    "infer_tasks",
+    "table_format",
+    "write_atomic",
+    "check_text_file",
+    "check_header",
+]
 
 FORMATS = ("csv", "jsonl", "parquet")
 
@@ -49,10 +57,49 @@ def table_format(path: str | os.PathLike, output_format: str | None = None) -> s
     )
 
 
+def check_text_file(path: str | os.PathLike) -> None:
+    """Refuse, with the fix, a CSV / JSON Lines file whose first bytes say it is something else:
+    Parquet, gzip without ``.gz`` (or ``.gz`` without gzip), UTF-16 or UTF-32 text.
+
+    Raises
+    ------
+    DataError
+    """
+    name = str(path)
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+        handle.seek(max(os.fstat(handle.fileno()).st_size - 4, 0))
+        tail = handle.read(4)
+    if name.lower().endswith(".gz"):
+        if head[:2] != b"\x1f\x8b":
+            raise DataError(f"{name} is named .gz but is not gzip-compressed; remove .gz from its name")
+        try:
+            with gzip.open(path, "rb") as handle:
+                head = handle.read(4)
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{name}: the gzip data is damaged ({exc})") from None
+    elif head[:2] == b"\x1f\x8b":
+        raise DataError(f"{name} is gzip-compressed; add .gz to its name")
+    if head == b"PAR1" and (tail == b"PAR1" or name.lower().endswith(".gz")):
+        raise DataError(f"{name} is a Parquet file; name it .parquet (or pass the format: parquet)")
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise DataError(
+            f"{name} is UTF-16/UTF-32 text (Excel's 'Unicode Text'); save it as UTF-8 ('CSV UTF-8')"
+        )
+
+
+def check_header(path: str | os.PathLike, names: list[str] | None) -> None:
+    """Refuse a CSV header that names a column twice (one of the two would be lost)."""
+    twice = sorted({name for name in names or () if names.count(name) > 1})
+    if twice:
+        raise DataError(f"{path}: the header names column(s) {twice} more than once; rename them")
+
+
 def _open_text(path: Path):
+    check_text_file(path)
     if str(path).lower().endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
 
 
 def _read_path(path: Path) -> list[dict[str, Any]]:
@@ -67,7 +114,9 @@ def _read_path(path: Path) -> list[dict[str, Any]]:
         with _open_text(path) as handle:
             if fmt == "csv":
                 dialect = "excel-tab" if ".tsv" in str(path).lower() else "excel"
-                return list(csv.DictReader(handle, dialect=dialect))
+                reader = csv.DictReader(handle, dialect=dialect, strict=True)
+                check_header(path, reader.fieldnames)
+                return list(reader)
             rows = []
             for number, line in enumerate(handle, 1):
                 if not line.strip():
@@ -84,6 +133,14 @@ def _read_path(path: Path) -> list[dict[str, Any]]:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except ImportError:
         raise DataError("reading Parquet needs pyarrow: pip install pyarrow") from None
+    except csv.Error as exc:
+        raise DataError(f"{path}: not valid CSV ({exc})") from None
+    except (EOFError, OSError) as exc:  # a truncated or damaged .gz
+        raise DataError(f"{path}: could not be read to the end ({exc})") from None
+    except Exception as exc:
+        if type(exc).__module__.startswith("pyarrow"):  # ArrowInvalid: not Parquet, or damaged
+            raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
+        raise
 
 
 def read_records(data: Any) -> list[dict[str, Any]]:
