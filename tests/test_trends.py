@@ -274,6 +274,81 @@ def test_parquet_with_date_values_read_in_small_chunks(tmp_path, numbers_only):
     assert {s["label"] for s in whole["spikes"]} == {"network_quality", "mobile_data"}
 
 
+# --- placeholder dates --------------------------------------------------------------------------
+# Non-regression: a row dated 9999-12-31 crashed the report (year 10000 is out of range), one dated
+# 0001-01-01 made it build hundreds of thousands of empty weeks, 1900/1970 thousands of them.
+
+
+def test_placeholder_dates_are_set_aside_as_undated_and_named(tmp_path, numbers_only, caplog):
+    rows = weekly_rows([3, 2, 4])
+    rows.insert(1, row("9999-12-31", NETWORK, ["network_quality"]))
+    rows.append(row("0001-01-01T00:00:00", BILLING, ["billing"], "mobile_voice_sms"))
+    rows.append(row("9999-12-31", BILLING, ["billing"], "mobile_voice_sms"))
+    with caplog.at_level("WARNING", logger="vnfeedback.trends"):
+        report = report_of(tmp_path, rows, by="week")
+    assert [p["period"] for p in report["periods"]] == ["2025-W36", "2025-W37", "2025-W38"]
+    assert report["undated"]["volume"] == 3 and report["undated"]["classified"] == 3
+    assert sum(p["volume"] for p in report["periods"]) + 3 == report["rows"] == len(rows)
+    aside = report["dates_set_aside"]
+    assert aside["rows"] == 3 and aside["examples"] == ["9999-12-31", "0001-01-01T00:00:00"]
+    assert aside["window"][0] == "2000-01-01"
+    page = (tmp_path / "trends.html").read_text(encoding="utf-8")
+    assert re.search(r"3 of the undated comment\(s\) have a date outside 2000-01-01", page)
+    assert "“9999-12-31”" in page and "“0001-01-01T00:00:00”" in page
+    saved = json.loads((tmp_path / "trends.json").read_text(encoding="utf-8"))
+    assert saved["dates_set_aside"] == aside
+    [warning] = [r for r in caplog.records if r.name == "vnfeedback.trends"]
+    assert warning.levelname == "WARNING"
+    assert re.search(r"3 row\(s\) of .* outside 2000-01-01\.\..*9999-12-31, 0001-01-01", warning.getMessage())
+
+
+def test_plausible_window_edges_and_date_values(tmp_path, numbers_only):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    latest = date.today() + timedelta(days=366)
+    days = [date(1999, 12, 31), date(2000, 1, 1), latest, latest + timedelta(days=1), date(1970, 1, 1)]
+    rows = [row(day, NETWORK, ["network_quality"]) for day in days]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "classified.parquet")
+    report = trend_report(
+        tmp_path / "classified.parquet", tmp_path / "p.html", by="month", model=stand_in_model()
+    )
+    assert report["first_period"] == "2000-01"
+    assert report["last_period"] == f"{latest.year}-{latest.month:02d}"
+    assert report["dates_set_aside"]["rows"] == 3 and report["undated"]["volume"] == 3
+    assert report["dates_set_aside"]["examples"] == [
+        "1999-12-31",
+        (latest + timedelta(days=1)).isoformat(),
+        "1970-01-01",
+    ]
+    assert report["dates_set_aside"]["window"] == ["2000-01-01", latest.isoformat()]
+
+
+def test_ordinary_dates_set_nothing_aside_and_the_page_does_not_mention_it(tmp_path, numbers_only):
+    report = report_of(tmp_path, weekly_rows([3, 2]), by="week")
+    assert report["dates_set_aside"]["rows"] == 0 and report["dates_set_aside"]["examples"] == []
+    assert "have a date outside" not in (tmp_path / "trends.html").read_text(encoding="utf-8")
+
+
+def test_period_range_reaches_the_last_possible_period():
+    assert trends._period_range("9999-W51", "9999-W52", "week") == ["9999-W51", "9999-W52"]
+    assert trends._period_range("9999-11", "9999-12", "month") == ["9999-11", "9999-12"]
+
+
+def test_period_range_refuses_a_span_too_long_to_show():
+    with pytest.raises(
+        DataError,
+        match=r"the dates run from 1970-W01 to 2026-W10: 2,93\d weeks, more than the 2,000 .*"
+        r"--by month.*placeholder dates",
+    ):
+        trends._period_range("1970-W01", "2026-W10", "week")
+    with pytest.raises(DataError, match=r"0001-01 to 9999-12: 119,988 months") as refused:
+        trends._period_range("0001-01", "9999-12", "month")
+    assert "--by month" not in str(refused.value)
+    built = trends._period_range("1990-W01", "2026-W10", "week")  # 1,888 weeks: under the cap
+    assert len(built) == len(set(built)) == 1888 and built[0] == "1990-W01" and built[-1] == "2026-W10"
+
+
 # --- new terms ---------------------------------------------------------------------------------
 
 

@@ -19,6 +19,21 @@ JSON and in the page's note), never dropped; it takes no part in the time series
 weeks (``2025-W37``) or months (``2025-09``); a period without any comment inside the archive's date
 range is kept with zero counts, because an empty week is part of the baseline.
 
+The plausible-date rule
+-----------------------
+Exports often fill a missing date with a placeholder (``1900-01-01``, ``1970-01-01``,
+``0001-01-01``, ``9999-12-31``). Trusted, one such row would stretch the series over centuries of
+empty periods. So a date is used only when it falls between 2000-01-01 and one year (366 days) after
+the day the report is made, both included: feedback cannot be older than the digital archives it
+comes from, nor written in the future (the year of margin covers clocks and time zones set wrong). A
+row dated outside that window is counted under ``undated`` like a row without a date, and the report
+says how many rows were set aside this way, with the first few distinct values (``dates_set_aside``
+in the JSON, a sentence in the page, a warning through the ``vnfeedback.trends`` logger). The window
+is a fixed rule rather than one fitted to the data, so a row's period never depends on the other
+rows (only the last plausible date moves, with the day of the report); the window used is written in
+the JSON. A date inside the window but far from the rest (a placeholder of 2000-01-01) still widens
+the range; as a last guard, a span of more than 2,000 periods is refused with a ``DataError``.
+
 The spike rule
 --------------
 For every complaint type and product area (``(none)`` included: a growing share of comments that fit
@@ -74,6 +89,7 @@ import heapq
 import html
 import io
 import json
+import logging
 import math
 import os
 import re
@@ -93,12 +109,22 @@ from .tokenize import syllables
 
 __all__ = ["trend_report"]
 
+log = logging.getLogger("vnfeedback.trends")
+
 #: Allowed values of ``by``.
 PERIODS = ("week", "month")
 #: The classified columns a trend report follows, with their kind.
 TREND_TASKS = {"complaint_type": "multilabel", "product_area": "single"}
 NO_LABEL = "(none)"
 UNDATED = "undated"
+
+#: The earliest plausible date of a comment; the latest is ``LATEST_DATE_MARGIN`` after today.
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE_MARGIN = timedelta(days=366)
+#: Distinct implausible date values the report quotes.
+SET_ASIDE_EXAMPLES = 5
+#: The most periods a report builds; past this it refuses rather than loop over empty periods.
+MAX_PERIODS = 2_000
 
 SPIKE_MIN_COUNT = 5
 SPIKE_MIN_RATIO = 1.5
@@ -118,6 +144,8 @@ _TERM_TEXT_CHARS = 20_000
 _CHUNK_CACHE_SIZE = 200_000
 # Comments read as one batch (``prepare_many``) by the report.
 _READ_BATCH = 2_000
+# What the period reader returns for a readable date outside the plausible window.
+_IMPLAUSIBLE = "implausible"
 
 _DATE_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T\s]|$)")
 _CODE_RE = re.compile(r"(?<!\w)[A-Z][A-Z0-9]{2,}(?!\w)")
@@ -126,6 +154,10 @@ SPIKE_RULE = (
     f"count >= {SPIKE_MIN_COUNT} and count >= {SPIKE_MIN_RATIO:g} * m and count > m + {SPIKE_SIGMAS:g} * "
     f"max(s, sqrt(m), 1), where m and s are the mean and standard deviation of the trailing periods' "
     f"counts (at least {SPIKE_MIN_TRAILING})"
+)
+DATE_RULE = (
+    f"a date before {EARLIEST_DATE.isoformat()} or more than {LATEST_DATE_MARGIN.days} days after the day "
+    f"of the report is a placeholder, not a comment's date: the row is counted as undated"
 )
 TERM_RULE = (
     f"syllables, syllable pairs and ALL-CAPS codes of the comments that the model has no feature for, "
@@ -152,10 +184,42 @@ def _period_start(label: str, by: str) -> date:
 
 
 def _period_range(first: str, last: str, by: str) -> list[str]:
-    """Every period from ``first`` to ``last``, the empty ones included."""
-    labels, day, end = [], _period_start(first, by), _period_start(last, by)
-    while day <= end:
+    """Every period from ``first`` to ``last``, the empty ones included.
+
+    Parameters
+    ----------
+    first, last : str
+        Period labels (``2025-W37`` or ``2025-09``), ``first`` not after ``last``.
+    by : {"week", "month"}
+        The kind of period.
+
+    Returns
+    -------
+    list of str
+        The labels, in order.
+
+    Raises
+    ------
+    DataError
+        When the span holds more than ``MAX_PERIODS`` periods (placeholder dates in the data).
+    """
+    day, end = _period_start(first, by), _period_start(last, by)
+    if by == "week":
+        count = (end - day).days // 7 + 1
+    else:
+        count = (end.year - day.year) * 12 + end.month - day.month + 1
+    if count > MAX_PERIODS:
+        raise DataError(
+            f"the dates run from {first} to {last}: {count:,} {by}s, more than the {MAX_PERIODS:,} a "
+            f"report can show; "
+            + ("report by month (by='month', --by month) or " if by == "week" else "")
+            + "keep only the rows of the span you want (look for placeholder dates in the date column)"
+        )
+    labels = []
+    for number in range(count):
         labels.append(_period_label(day, by))
+        if number == count - 1:
+            break  # never step past the last period: after 9999-12 there is no date to step to
         if by == "week":
             day += timedelta(days=7)
         else:
@@ -163,8 +227,18 @@ def _period_range(first: str, last: str, by: str) -> list[str]:
     return labels
 
 
-def _period_reader(by: str) -> Callable[[Any], str | None]:
-    """A function from a date cell to its period label, or None when it holds no readable date."""
+def _date_window() -> tuple[date, date]:
+    """The first and last plausible date of a comment, both included (the rule in the module docstring)."""
+    return EARLIEST_DATE, date.today() + LATEST_DATE_MARGIN
+
+
+def _period_reader(by: str, window: tuple[date, date]) -> Callable[[Any], str | None]:
+    """A function from a date cell to its period label; None when it holds no readable date, and
+    ``_IMPLAUSIBLE`` when its date lies outside ``window`` (first and last plausible date)."""
+    earliest, latest = window
+
+    def label(day: date) -> str:
+        return _period_label(day, by) if earliest <= day <= latest else _IMPLAUSIBLE
 
     @functools.lru_cache(maxsize=4096)
     def from_text(head: str) -> str | None:
@@ -172,15 +246,15 @@ def _period_reader(by: str) -> Callable[[Any], str | None]:
         if match is None:
             return None
         try:
-            return _period_label(date(*map(int, match.groups())), by)
+            return label(date(*map(int, match.groups())))
         except ValueError:  # 2025-02-30
             return None
 
     def period_of(value: Any) -> str | None:
         if isinstance(value, datetime):
-            return _period_label(value.date(), by)
+            return label(value.date())
         if isinstance(value, date):
-            return _period_label(value, by)
+            return label(value)
         if isinstance(value, str):
             # the first 11 characters decide (the date and what follows it), so the cache stays small
             return from_text(value.strip()[:11])
@@ -613,6 +687,14 @@ def _page(report: dict[str, Any], figures: list[tuple[str, str]]) -> str:
         + f"{undated['volume']:,} comment(s) without a readable {e(report['date_column'])} are counted "
         f"under “undated” and left out of the figures.</p>",
     ]
+    aside = report["dates_set_aside"]
+    if aside["rows"]:
+        sections.append(
+            f"<p class='note'><b>{aside['rows']:,} of the undated comment(s) have a {e(report['date_column'])} "
+            f"outside {e(aside['window'][0])} to {e(aside['window'][1])}</b> (for example "
+            + ", ".join(f"“{e(value)}”" for value in aside["examples"])
+            + f"): taken for placeholders, not dates. The rule: {e(DATE_RULE)}.</p>"
+        )
     if figures:
         sections.append(
             "<h2>Over time</h2>" + "".join(f"<p><img alt='{e(alt)}' src='{uri}'></p>" for alt, uri in figures)
@@ -746,7 +828,8 @@ def trend_report(
 
     The archive is read in chunks of ``chunk_size`` rows; what is kept between chunks is bounded
     (counts per period and label, five comments per period and label, a pruned term counter), so a
-    1,000,000-row archive is fine. The spike and new-term rules are in the module docstring.
+    1,000,000-row archive is fine. The plausible-date, spike and new-term rules are in the module
+    docstring: a row dated before 2000-01-01 or more than a year after today counts as undated.
 
     Parameters
     ----------
@@ -774,8 +857,9 @@ def trend_report(
     -------
     dict
         What is written to the JSON file: totals, ``periods`` (one entry per period of the range,
-        empty ones included), ``undated``, ``labels``, ``spikes`` (with ``examples``) and
-        ``new_terms``.
+        empty ones included), ``undated``, ``dates_set_aside`` (``rows`` dated outside the
+        plausible ``window``, counted under ``undated``, and the first few distinct values as
+        ``examples``), ``labels``, ``spikes`` (with ``examples``) and ``new_terms``.
 
     Raises
     ------
@@ -784,7 +868,7 @@ def trend_report(
         output path ending in ``.json``, or when matplotlib is not installed.
     DataError
         When the file is missing, of an unknown format, empty, or lacks the date, text or classified
-        columns.
+        columns, or when the plausible dates still span more than 2,000 periods.
 
     Example
     -------
@@ -816,7 +900,10 @@ def trend_report(
 
         model = vnfeedback.load(model)
     reader = _TermReader(model)
-    period_of = _period_reader(by)
+    window = _date_window()
+    period_of = _period_reader(by, window)
+    set_aside = 0
+    set_aside_examples: dict[str, None] = {}  # the first distinct values, in order
 
     stats: dict[str, _Period] = {}
     examples: dict[tuple[str, str, str], _Examples] = {}
@@ -834,6 +921,11 @@ def trend_report(
         for row, bad, ok in zip(chunk, failed, readable, strict=True):
             order += 1
             period = period_of(row.get(date_column))
+            if period == _IMPLAUSIBLE:
+                set_aside += 1
+                if len(set_aside_examples) < SET_ASIDE_EXAMPLES:
+                    set_aside_examples.setdefault(str(row.get(date_column)).strip()[:40])
+                period = None
             bucket = stats.get(period or UNDATED)
             if bucket is None:
                 bucket = stats[period or UNDATED] = _Period(labels={task: Counter() for task in TREND_TASKS})
@@ -870,6 +962,15 @@ def trend_report(
         task: sorted(counts, key=lambda label: (label == NO_LABEL, -counts[label], label))
         for task, counts in totals.items()
     }
+    if set_aside:
+        log.warning(
+            "%d row(s) of %s have a date outside %s..%s (e.g. %s): taken for placeholders, counted as undated",
+            set_aside,
+            source,
+            window[0].isoformat(),
+            window[1].isoformat(),
+            ", ".join(set_aside_examples),
+        )
     dated = sorted(name for name in stats if name != UNDATED)
     names = _period_range(dated[0], dated[-1], by) if dated else []
     periods = [_period_numbers(name, stats.get(name, _Period()), labels) for name in names]
@@ -891,9 +992,14 @@ def trend_report(
         "labels": labels,
         "periods": periods,
         "undated": _period_numbers(UNDATED, stats.get(UNDATED, _Period()), labels),
+        "dates_set_aside": {
+            "rows": set_aside,
+            "examples": list(set_aside_examples),
+            "window": [window[0].isoformat(), window[1].isoformat()],
+        },
         "spikes": spikes,
         "new_terms": terms.top(),
-        "rules": {"spike": SPIKE_RULE, "new_terms": TERM_RULE},
+        "rules": {"spike": SPIKE_RULE, "new_terms": TERM_RULE, "dates": DATE_RULE},
     }
     figures = _figures(make_figure, report) if periods else []
     output.parent.mkdir(parents=True, exist_ok=True)
