@@ -362,7 +362,8 @@ def test_evaluate_reports_per_label_metrics(tiny_model, small_rows):
 
 def test_evaluate_counts_unknown_labels(tiny_model, small_rows):
     rows = [dict(small_rows[0], intent="anger"), *small_rows[1:]]
-    report = tiny_model.evaluate(rows)
+    with pytest.warns(vnfeedback.VnfeedbackWarning, match="'anger' \\(1 row"):
+        report = tiny_model.evaluate(rows)
     assert report["tasks"]["intent"]["unknown_labels"] == {"anger": 1}
 
 

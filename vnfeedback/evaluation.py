@@ -1,17 +1,28 @@
 """Metrics per task and per label: precision, recall, F1, support, confusion matrices.
 
 ``single`` tasks report accuracy, macro and weighted F1 and a confusion matrix; ``multilabel`` tasks
-report micro and macro F1, the exact-match ratio and per-label error counts. Labels in the data that
-the model does not know are counted as errors and listed under ``unknown_labels``.
+report micro and macro F1, the exact-match ratio and per-label error counts.
+
+A row whose label for a task is one the model does not know (a typo such as ``"complant"``, a number
+the model was not trained on, or, for a single-label task, no label at all) is left out of that
+task's metrics, not counted as an error: the model could never have given that label, so counting it
+would measure the label file rather than the model. ``evaluate_model`` warns naming those labels and
+lists them in its report. A multilabel row with no label is an ordinary row (no label applies), as in
+training.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
+import os
+import sys
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, VnfeedbackWarning
 from .tables import parse_multilabel, read_records
 
 if TYPE_CHECKING:
@@ -117,19 +128,126 @@ def labelled_texts(rows: list[dict[str, Any]], column: str) -> list[str]:
     return texts
 
 
+def _single_label(value: Any) -> str | None:
+    """A single-label cell as the label id training reads from it (a str stripped, an int as its
+    digits); ``None`` when the row has no label (missing, NaN or blank)."""
+    if isinstance(value, str):
+        return value.strip() or None
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def _task_targets(rows: list[dict[str, Any]], task: str, task_model: TaskModel):
+    """Targets of one task, which rows can be scored, and what the others hold.
+
+    Returns ``(y, scored, unknown, no_label)``: ``y`` as ``metrics_from_proba`` takes it, for every
+    row; ``scored`` a boolean mask of the rows whose labels the model knows; ``unknown`` the unknown
+    label values with the number of rows holding each; ``no_label`` the number of rows of a
+    single-label task without a label.
+    """
+    labels = task_model.labels
+    index = {label: k for k, label in enumerate(labels)}
+    scored = np.ones(len(rows), dtype=bool)
+    unknown: dict[str, int] = {}
+    no_label = 0
+    if task_model.kind == "single":
+        y = np.full(len(rows), -1)
+        for i, row in enumerate(rows):
+            value = _single_label(row.get(task))
+            if value in index:
+                y[i] = index[value]
+                continue
+            scored[i] = False
+            if value is None:
+                no_label += 1
+            else:
+                unknown[value] = unknown.get(value, 0) + 1
+        return y, scored, unknown, no_label
+    y = np.zeros((len(rows), len(labels)), dtype=np.int8)
+    for i, row in enumerate(rows):
+        values = parse_multilabel(row.get(task))
+        strange = sorted({value for value in values if value not in index})
+        if strange:
+            scored[i] = False
+            for value in strange:
+                unknown[value] = unknown.get(value, 0) + 1
+            continue
+        y[i, [index[value] for value in values]] = 1
+    return y, scored, unknown, no_label
+
+
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
+def _unknown_details(unknown: dict[str, dict[str, Any]], model: FeedbackClassifier, n_rows: int) -> str:
+    """One line naming, per task, the unknown labels with their row counts, and the fix."""
+    parts = []
+    for task, found in unknown.items():
+        labels = model.models_[task].labels
+        values = []
+        for value, n in found["labels"].items():
+            close = difflib.get_close_matches(value, labels, n=1)
+            values.append(f"{value!r} ({_rows(n)}{f', did you mean {close[0]!r}?' if close else ''})")
+        if found["no_label"]:
+            values.append(f"no label ({_rows(found['no_label'])})")
+        unscored = " (no row left to score: the task is not reported)" if found["left_out"] == n_rows else ""
+        parts.append(f"{task!r}{unscored}: " + ", ".join(values))
+    known = "; ".join(f"{task!r} {model.models_[task].labels}" for task in unknown)
+    fix = f"check the spelling against the model's labels: {known}"
+    if any(found["no_label"] for found in unknown.values()):
+        fix += "; label or drop the rows with no label"
+    return "; ".join(parts) + f". Fix: {fix}"
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside this package, so a warning points at the
+    user's call whether it came through ``model.evaluate``, the CLI or ``evaluate_model``."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def evaluate_model(model: FeedbackClassifier, data: Any) -> dict[str, Any]:
     """Evaluate a fitted model on labelled data (path, DataFrame or iterable of dicts).
+
+    A row whose label for a task is one the model does not know, or a row of a single-label task
+    without a label, is left out of that task's metrics (and only that task's): the task's ``n``
+    counts the rows scored. A multilabel row is left out when any of its labels is unknown; a
+    multilabel row with no label is scored as "no label applies". Leaving rows out gives a
+    ``VnfeedbackWarning`` naming the labels, their row counts and the model's labels.
 
     Returns
     -------
     dict
-        ``{"n": rows, "needs_review_share": float, "tasks": {task: metrics}}``; tasks missing from
-        the data are left out.
+        ``{"n": rows, "needs_review_share": float, "tasks": {task: metrics},
+        "unknown_labels": {task: {"labels": {label: rows}, "no_label": rows, "left_out": rows}}}``;
+        tasks missing from the data are left out of ``tasks``, and so is a task none of whose rows
+        can be scored. A task with rows left out also carries ``unknown_labels`` (``{label: rows}``),
+        ``no_label`` (single-label tasks) and ``left_out`` in its metrics. ``unknown_labels`` is
+        empty when every label is known.
 
     Raises
     ------
     DataError
-        If the text column or every task column is missing, or a text is not a str.
+        If the text column or every task column is missing, a text is not a str, or no row of any
+        task has a label the model knows.
+
+    Warns
+    -----
+    VnfeedbackWarning
+        If some rows are left out for unknown or missing labels.
+
+    Example
+    -------
+    >>> report = model.evaluate("labelled.jsonl")  # one row: "mạng yếu quá", intent "complant"
+    VnfeedbackWarning: rows left out of a task's metrics, ...: 'intent': 'complant' (1 row, did you
+    mean 'complaint'?). Fix: check the spelling against the model's labels: 'intent' ['complaint', ...]
+    >>> report["unknown_labels"]["intent"]
+    {'labels': {'complant': 1}, 'no_label': 0, 'left_out': 1}
     """
     rows = read_records(data)
     if not rows:
@@ -148,31 +266,40 @@ def evaluate_model(model: FeedbackClassifier, data: Any) -> dict[str, Any]:
         "n": len(rows),
         "needs_review_share": round(float(np.mean([p.needs_review for p in predictions])), 4),
         "tasks": {},
+        "unknown_labels": {},
     }
     for task in present:
         task_model = model.models_[task]
         labels = task_model.labels
-        index = {label: k for k, label in enumerate(labels)}
+        y, scored, unknown, no_label = _task_targets(rows, task, task_model)
+        left_out = int((~scored).sum())
+        if left_out:
+            report["unknown_labels"][task] = {
+                "labels": dict(unknown),
+                "no_label": no_label,
+                "left_out": left_out,
+            }
+        if not scored.any():
+            continue
         proba = np.array([[p.scores[task][label] for label in labels] for p in predictions])
-        unknown: dict[str, int] = {}
-        if task_model.kind == "single":
-            y = np.full(len(rows), -1)
-            for i, row in enumerate(rows):
-                value = str(row.get(task) or "").strip()
-                if value in index:
-                    y[i] = index[value]
-                else:
-                    unknown[value] = unknown.get(value, 0) + 1
-        else:
-            y = np.zeros((len(rows), len(labels)), dtype=np.int8)
-            for i, row in enumerate(rows):
-                for value in parse_multilabel(row.get(task)):
-                    if value in index:
-                        y[i, index[value]] = 1
-                    else:
-                        unknown[value] = unknown.get(value, 0) + 1
-        metrics = metrics_from_proba(task_model, y, proba, predicted=[p.labels[task] for p in predictions])
-        if unknown:
+        predicted = [p.labels[task] for p, keep in zip(predictions, scored, strict=True) if keep]
+        metrics = metrics_from_proba(task_model, y[scored], proba[scored], predicted=predicted)
+        if left_out:
             metrics["unknown_labels"] = unknown
+            if task_model.kind == "single":
+                metrics["no_label"] = no_label
+            metrics["left_out"] = left_out
         report["tasks"][task] = metrics
+    if not report["tasks"]:
+        raise DataError(
+            "no row has a label the model knows, nothing to score: "
+            + _unknown_details(report["unknown_labels"], model, len(rows))
+        )
+    if report["unknown_labels"]:
+        warnings.warn(
+            "rows left out of a task's metrics, their label unknown to the model or missing: "
+            + _unknown_details(report["unknown_labels"], model, len(rows)),
+            VnfeedbackWarning,
+            stacklevel=_caller_stacklevel(),
+        )
     return report

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError, ParameterError
-from .evaluation import label_matrix, labelled_texts, metrics_from_proba
+from .evaluation import _single_label, label_matrix, labelled_texts, metrics_from_proba
 from .tables import parse_multilabel, read_records, write_atomic
 
 __all__ = ["evaluation_report", "expected_calibration_error"]
@@ -103,7 +103,7 @@ def _targets(model, rows: list[dict]) -> dict[str, np.ndarray]:
             continue
         index = {label: k for k, label in enumerate(task_model.labels)}
         if task_model.kind == "single":
-            targets[task] = np.array([index.get(str(r.get(task) or "").strip(), -1) for r in rows])
+            targets[task] = np.array([index.get(_single_label(r.get(task)) or "", -1) for r in rows])
         else:
             y = np.zeros((len(rows), len(task_model.labels)), dtype=np.int8)
             for i, r in enumerate(rows):
