@@ -233,3 +233,16 @@ def test_version_says_whether_batch_prediction_runs_in_c(built, capsys, monkeypa
     out = capsys.readouterr().out
     assert exit_.value.code == 0 and out.startswith(f"vnfeedback {__version__} (")
     assert ("in C)" in out) is built and ("not built" in out) is not built
+
+
+def test_warnings_print_as_one_line_like_errors(tiny_model_dir, small_rows, tmp_path):
+    rows = [dict(small_rows[0], intent="complant"), *small_rows[1:]]
+    (tmp_path / "labelled.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
+    command = [sys.executable, "-m", "vnfeedback", "evaluate", str(tmp_path / "labelled.jsonl")]
+    done = subprocess.run(
+        [*command, "--model", str(tiny_model_dir)], capture_output=True, text=True, check=True
+    )
+    assert done.stderr.startswith("VnfeedbackWarning: rows left out") and done.stderr.count("\n") == 1
+    assert "'complant' (1 row" in done.stderr

@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -338,9 +339,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from .errors import VnfeedbackError
 
+    formatted = warnings.formatwarning  # a warning prints as one line, like an error: no path, no source
+    warnings.formatwarning = _one_line
+    try:
+        return _run(args, VnfeedbackError)
+    finally:
+        warnings.formatwarning = formatted
+
+
+def _one_line(message, category, filename, lineno, line=None) -> str:
+    return f"{category.__name__}: {message}\n"
+
+
+def _run(args: argparse.Namespace, expected: type[Exception]) -> int:
     try:
         return args.run(args)
-    except VnfeedbackError as exc:
+    except expected as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
