@@ -531,3 +531,83 @@ def test_empty_input_to_stdout_and_a_directory_as_output_are_refused(tiny_model_
     (tmp_path / "out.csv").mkdir()
     with pytest.raises(ParameterError, match="is a directory"):
         classify_file(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), model_dir=str(tiny_model_dir))
+
+
+def _rows_with_late_keys(n=30):
+    rows = archive_rows(n)
+    rows[9]["rating"] = 4  # keys the first chunk (rows 0-7) does not have
+    rows[20]["extra"] = {"a": 1}
+    rows[21]["rating"] = 2
+    return rows
+
+
+@pytest.mark.parametrize("out_name", ["out.csv", "out.csv.gz", "out.parquet"])
+def test_keys_first_seen_after_the_first_chunk_get_their_own_columns(tiny_model_dir, tmp_path, out_name):
+    rows = _rows_with_late_keys()
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / out_name
+    summary = classify_file(str(tmp_path / "in.jsonl"), str(out), model_dir=str(tiny_model_dir), chunk_size=8)
+    assert summary.rows == 30
+    if out_name.endswith(".parquet"):
+        pq = pytest.importorskip("pyarrow.parquet")
+        table = pq.read_table(out)
+        names, got = table.schema.names, table.to_pylist()
+        empty = None
+    else:
+        with gzip.open(out, "rt") if out_name.endswith(".gz") else open(out) as handle:
+            reader = csv.DictReader(handle)
+            names, got = reader.fieldnames, list(reader)
+        empty = ""
+    assert names[:6] == ["id", "date", "channel", "text", "rating", "extra"]
+    assert names[6] == "complaint_type" and names[-1] == "error"
+    assert [r["id"] for r in got] == [r["id"] for r in rows]
+    assert [r["rating"] for r in got] == [str(r["rating"]) if "rating" in r else empty for r in rows]
+    assert got[20]["extra"] == '{"a": 1}' and got[19]["extra"] == empty
+
+
+@pytest.mark.slow
+def test_late_keys_survive_workers_and_a_resume(tiny_model_dir, tmp_path, monkeypatch):
+    write_jsonl(tmp_path / "in.jsonl", _rows_with_late_keys())
+    options = {"model_dir": str(tiny_model_dir), "chunk_size": 8}
+    classify_file(str(tmp_path / "in.jsonl"), str(tmp_path / "clean.csv"), **options)
+    real, calls = batch._classify_values, {"n": 0}
+
+    def crash_on_fourth(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "_classify_values", crash_on_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        classify_file(str(tmp_path / "in.jsonl"), str(tmp_path / "out.csv"), **options)
+    monkeypatch.setattr(batch, "_classify_values", real)
+    classify_file(str(tmp_path / "in.jsonl"), str(tmp_path / "out.csv"), resume=True, **options)
+    assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "clean.csv").read_bytes()
+    assert b",rating,extra," in (tmp_path / "clean.csv").read_bytes().splitlines()[0]
+    classify_file(str(tmp_path / "in.jsonl"), str(tmp_path / "two.csv"), jobs=2, **options)
+    assert (tmp_path / "two.csv").read_bytes() == (tmp_path / "clean.csv").read_bytes()
+
+
+def test_late_keys_on_standard_output_are_named_in_a_warning(tiny_model_dir, tmp_path, capsys, caplog):
+    write_jsonl(tmp_path / "in.jsonl", _rows_with_late_keys())
+    classify_file(
+        str(tmp_path / "in.jsonl"), "-", model_dir=str(tiny_model_dir), chunk_size=8, output_format="csv"
+    )
+    assert len(capsys.readouterr().out.splitlines()) == 31
+    assert "rows from row 9 on have key(s) ['rating']" in caplog.text
+    assert "rows from row 17 on have key(s) ['extra']" in caplog.text
+
+
+def test_an_input_column_named_like_a_score_goes_into_parquet(tiny_model_dir, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    rows = [dict(r, nps_score=i) for i, r in enumerate(archive_rows(5))]
+    write_jsonl(tmp_path / "in.jsonl", rows)  # crashed: "_score" columns were taken for added ones
+    classify_file(str(tmp_path / "in.jsonl"), str(tmp_path / "out.parquet"), model_dir=str(tiny_model_dir))
+    assert pq.read_table(tmp_path / "out.parquet").column("nps_score").to_pylist() == [
+        "0",
+        "1",
+        "2",
+        "3",
+        "4",
+    ]

@@ -48,7 +48,7 @@ log = logging.getLogger("vnfeedback.batch")
 
 #: A text longer than this is not classified (written with an error): no comment is that long.
 MAX_FIELD_CHARS = 1_000_000
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: parts carry the late columns of their chunk
 
 
 @dataclass
@@ -269,22 +269,39 @@ def _run_chunk(model_dir, chunk, text_column, explain, writer, part, header):
         names = chunk.schema.names
         values = chunk.column(text_column).to_pylist() if text_column in names else [None] * len(chunk)
         added = _classify_values(model, values, [None] * len(values), text_column, explain)
-        rows = None
+        rows, late = None, []
     else:
         chunk = _rows_of(chunk)
         values = [row.get(text_column) for row in chunk]
         added = _classify_values(model, values, [row.get("__error__") for row in chunk], text_column, explain)
-        rows = writer.rows(chunk, added)
+        late = writer.late_columns(chunk)
+        columns = writer.columns_with(late) if late and part is not None else None
+        rows = writer.rows(chunk, added, columns)
     stats = _chunk_stats(added, writer.tasks)
     if part is None:
+        if late:  # the header has gone out already: say what the stream leaves out
+            stats["late_columns"] = late
         return rows, stats
     temporary = part.with_suffix(".tmp")
     if rows is None:
         writer.write_arrow(temporary, chunk, added)
     else:
-        writer.write(temporary, rows, header=header)
+        if columns is not None:  # the join reads a part's own columns from here (before the part exists)
+            _write_part_columns(part, columns)
+        writer.write(temporary, rows, header=header, columns=columns)
     os.replace(temporary, part)
     return None, stats
+
+
+def _part_columns_path(part: Path) -> Path:
+    return part.with_name(part.name + ".columns.json")
+
+
+def _write_part_columns(part: Path, columns: list[str]) -> None:
+    path = _part_columns_path(part)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(columns, ensure_ascii=False), encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def _reason(error: str | None, value: Any, text_column: str) -> str | None:
@@ -390,6 +407,7 @@ class _PartWriter:
         self.columns: list[str] | None = None
         self.schema = None
         self.input_types: dict[str, Any] = {}
+        self._added: frozenset[str] | None = None
 
     def added_columns(self) -> list[str]:
         cols = []
@@ -408,12 +426,30 @@ class _PartWriter:
             )
         self.columns = [c for c in input_columns if not c.startswith("__")] + added
 
-    def rows(self, chunk: list[dict[str, Any]], added: dict[str, list]) -> list[dict[str, Any]]:
+    def late_columns(self, chunk: list[dict[str, Any]]) -> list[str]:
+        """Keys of this chunk's rows that the first chunk's rows did not have (JSON Lines rows may
+        differ), in the order they first appear; CSV and Parquet give them columns of their own."""
+        if self.fmt == "jsonl":
+            return []
+        known = set(self.columns)
+        late = {k: None for row in chunk for k in row if k not in known and not k.startswith("__")}
+        return list(late)
+
+    def columns_with(self, late: list[str]) -> list[str]:
+        """The output columns of a part whose rows bring ``late`` keys: the input's, those, then the
+        added ones."""
+        added = self.added_columns()
+        return self.columns[: len(self.columns) - len(added)] + late + added
+
+    def rows(
+        self, chunk: list[dict[str, Any]], added: dict[str, list], columns: list[str] | None = None
+    ) -> list[dict[str, Any]]:
         """Output rows: the input's columns, then the added ones (``_classify_values``). JSON Lines
         keeps every key of every row (rows may differ); CSV and Parquet use the columns of the first
-        chunk."""
+        chunk, or ``columns`` (``columns_with``) for a chunk that brings keys of its own."""
         out = []
         names = list(added)
+        columns = columns or self.columns
         for row, values in zip(chunk, zip(*added.values(), strict=True), strict=True):
             extra = dict(zip(names, values, strict=True))
             if self.fmt == "jsonl":
@@ -421,19 +457,22 @@ class _PartWriter:
                 if "__raw__" in row:
                     merged["_raw"] = _repair(row["__raw__"])
             else:
-                merged = {c: _repair(row.get(c)) for c in self.columns if c not in extra}
+                merged = {c: _repair(row.get(c)) for c in columns if c not in extra}
             merged.update(extra)
-            out.append(merged if self.fmt == "jsonl" else {c: merged.get(c) for c in self.columns})
+            out.append(merged if self.fmt == "jsonl" else {c: merged.get(c) for c in columns})
         return out
 
-    def write(self, path: Path, rows: list[dict[str, Any]], header: bool) -> None:
+    def write(
+        self, path: Path, rows: list[dict[str, Any]], header: bool, columns: list[str] | None = None
+    ) -> None:
+        columns = columns or self.columns
         if self.fmt == "csv":
             with open(path, "w", encoding="utf-8", newline="") as handle:
                 writer = csv.writer(handle)
                 if header:
-                    writer.writerow(self.columns)
+                    writer.writerow(columns)
                 for row in rows:
-                    writer.writerow([_csv_value(row[c]) for c in self.columns])
+                    writer.writerow([_csv_value(row[c]) for c in columns])
         elif self.fmt == "jsonl":
             with open(path, "w", encoding="utf-8") as handle:
                 for row in rows:
@@ -442,8 +481,8 @@ class _PartWriter:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            schema = self._schema()
-            if any(not self._typed(c) for c in self.columns):  # else every value goes in as it is
+            schema = self._schema(columns)
+            if any(not self._typed(c) for c in columns):  # else every value goes in as it is
                 rows = [self._parquet_row(r) for r in rows]
             pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
 
@@ -468,12 +507,10 @@ class _PartWriter:
     def _typed(self, column: str) -> bool:
         """Whether the column's values go into Parquet as they are: an added column, or one whose
         type the Parquet input gave."""
-        return (
-            column in self.tasks
-            or column.endswith("_score")
-            or column in ("needs_review", "error", "explanation")
-            or bool(self.input_types.get(column))
-        )
+        # the added columns by name: an input column such as "nps_score" is not one of them
+        if self._added is None:
+            self._added = frozenset(self.added_columns())
+        return column in self._added or bool(self.input_types.get(column))
 
     def _parquet_row(self, row: dict[str, Any]) -> dict[str, Any]:
         out = {}
@@ -487,9 +524,14 @@ class _PartWriter:
     def set_input_schema(self, schema: Any) -> None:
         self.input_types = {name: schema.field(name).type for name in schema.names}
 
-    def _schema(self):
+    def _schema(self, columns: list[str] | None = None):
         import pyarrow as pa
 
+        if columns is not None and columns != self.columns:  # a part with late columns (strings)
+            base = self._schema()
+            return pa.schema(
+                [base.field(c) if c in base.names else pa.field(c, pa.string()) for c in columns]
+            )
         if self.schema is None:
             fields = []
             added = set(self.added_columns())
@@ -506,28 +548,62 @@ class _PartWriter:
         return self.schema
 
 
-def _join_parts(parts: list[Path], target: Path, fmt: str, *, compress: bool) -> None:
-    if fmt == "parquet":
+def _join_parts(parts: list[Path], target: Path, writer: _PartWriter, *, compress: bool) -> None:
+    """The part files joined into ``target``. Parts whose rows brought keys the first chunk lacked
+    (``_run_chunk`` wrote their columns beside them) widen the output: every late key becomes a
+    column, between the input's columns and the added ones, empty in the rows without it."""
+    own = {}
+    for part in parts:
+        if _part_columns_path(part).exists():
+            own[part] = json.loads(_part_columns_path(part).read_text(encoding="utf-8"))
+    added = writer.added_columns()
+    late = {c: None for columns in own.values() for c in columns[: len(columns) - len(added)]}
+    columns = writer.columns_with([c for c in late if c not in writer.columns])
+    if writer.fmt == "parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        writer = None
+        schema = writer._schema(columns) if own else None
+        out = None
         try:
             for part in parts:
                 table = pq.read_table(part)
-                if writer is None:
-                    writer = pq.ParquetWriter(target, table.schema)
-                writer.write_table(table)
+                if schema is not None and table.schema.names != schema.names:
+                    present = set(table.schema.names)
+                    arrays = [
+                        table.column(f.name) if f.name in present else pa.nulls(len(table), f.type)
+                        for f in schema
+                    ]
+                    table = pa.Table.from_arrays(arrays, schema=schema)
+                if out is None:
+                    out = pq.ParquetWriter(target, table.schema)
+                out.write_table(table)
         finally:
-            if writer is not None:
-                writer.close()
+            if out is not None:
+                out.close()
         return
     with open(target, "wb") as raw:
         # mtime=0 keeps a .gz output byte-identical between a resumed and an uninterrupted run
         out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if compress else raw
         try:
-            for part in parts:
-                with open(part, "rb") as handle:
-                    shutil.copyfileobj(handle, out)
+            if not own:
+                for part in parts:
+                    with open(part, "rb") as handle:
+                        shutil.copyfileobj(handle, out)
+            else:  # CSV with late columns: every row rewritten under the widened header
+                text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+                rows_out = csv.writer(text)
+                rows_out.writerow(columns)
+                for k, part in enumerate(parts):
+                    names = own.get(part, writer.columns)
+                    with open(part, encoding="utf-8", newline="") as handle:
+                        records = csv.reader(handle)
+                        if k == 0:
+                            next(records, None)  # the first part's header
+                        for record in records:
+                            row = dict(zip(names, record, strict=True))
+                            rows_out.writerow([row.get(c, "") for c in columns])
+                text.detach()
         finally:
             if compress:
                 out.close()
@@ -735,7 +811,7 @@ def classify_file(
                 continue
             yield index, chunk
 
-    out_stream = None
+    out_stream, warned = None, set()
     if to_stdout:
         out_stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
     try:
@@ -765,6 +841,18 @@ def classify_file(
             summary.add(stats)
             if to_stdout:
                 _write_stream(out_stream, writer, rows, header=index == 0)
+                dropped = [c for c in stats.get("late_columns", ()) if c not in warned]
+                if dropped:
+                    warned.update(dropped)
+                    log.warning(
+                        "rows from row %d on have key(s) %s that the first %d rows lacked; the %s header "
+                        "is out already, so standard output leaves them out: write to a file, or JSON Lines, "
+                        "to keep them",
+                        index * chunk_size + 1,
+                        dropped,
+                        chunk_size,
+                        out_fmt.upper(),
+                    )
             else:
                 state = {"fingerprint": fingerprint, "done_chunks": index + 1, "summary": summary.state()}
                 temporary_state = checkpoint_path.with_suffix(".tmp")
@@ -789,7 +877,7 @@ def classify_file(
             checkpoint_path.unlink(missing_ok=True)
             raise DataError(f"{source} holds no rows; nothing was written")
         temporary_out = Path(f"{output_path}.tmp")
-        _join_parts(parts, temporary_out, out_fmt, compress=output_path.lower().endswith(".gz"))
+        _join_parts(parts, temporary_out, writer, compress=output_path.lower().endswith(".gz"))
         os.replace(temporary_out, output_path)
         shutil.rmtree(parts_dir, ignore_errors=True)
         checkpoint_path.unlink(missing_ok=True)
