@@ -177,6 +177,15 @@ def test_unknown_feature_option_in_model_json_is_refused(model_copy):
         load_model(model_copy)
 
 
+@pytest.mark.parametrize("value", ["x", None, True, 1.5, [0.5]])
+def test_a_bad_review_threshold_in_model_json_is_named(model_copy, value):
+    config = json.loads((model_copy / "model.json").read_text(encoding="utf-8"))
+    config["review"]["min_proba"] = value  # a hand edit: float("x") crashed deep inside the loader
+    (model_copy / "model.json").write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(ModelFileError, match=r"review.min_proba must be a number from 0 to 1, got"):
+        load_model(model_copy)
+
+
 def test_model_saved_before_the_concept_view_loads_without_it(model_copy):
     config = json.loads((model_copy / "model.json").read_text(encoding="utf-8"))
     del config["features"]["concepts"]

@@ -262,7 +262,12 @@ def load_model(path: str | os.PathLike) -> Any:
     review = config.get("review") or {}
     for name, key in (("review_min_proba", "min_proba"), ("review_band", "band")):
         if key in review:
-            options[name] = float(review[key])
+            value = review[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ModelFileError(
+                    f"{directory / 'model.json'}: review.{key} must be a number from 0 to 1, got {value!r}"
+                )
+            options[name] = float(value)
     try:
         model = FeedbackClassifier(
             tasks={task: spec["kind"] for task, spec in tasks.items()},
