@@ -193,6 +193,11 @@ def test_predict_many_names_the_bad_position(tiny_model):
         tiny_model.predict_many(["ok", None])
 
 
+def test_predict_many_refuses_a_dict(tiny_model):
+    with pytest.raises(TextTypeError, match=r"got a dict; pass list\(d.values\(\)\)"):
+        tiny_model.predict_many({"a": "mạng yếu"})
+
+
 def test_predict_many_refuses_a_single_string(tiny_model):
     with pytest.raises(TextTypeError, match="for one text use predict"):
         tiny_model.predict_many("mạng yếu")

@@ -655,6 +655,10 @@ class FeedbackClassifier:
         self._check_fitted()
         if isinstance(texts, (str, bytes)):
             raise TextTypeError("predict_many takes a list of texts; for one text use predict(text)")
+        if isinstance(texts, Mapping):  # iterating it would classify its keys
+            raise TextTypeError(
+                "predict_many takes a list of texts, got a dict; pass list(d.values()) to classify its values"
+            )
         if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
             raise ParameterError(f"n_jobs must be a positive whole number or -1, got {n_jobs!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
