@@ -41,6 +41,22 @@ def test_report_embeds_every_figure_and_writes_json(tiny_model, small_rows, tmp_
     )
 
 
+def test_rows_with_labels_the_model_does_not_know_are_left_out_and_named(tiny_model, small_rows, tmp_path):
+    import vnfeedback
+
+    rows = [
+        dict(small_rows[0], intent="complant"),
+        dict(small_rows[1], complaint_type=["zzz"]),
+        *small_rows[2:],
+    ]
+    with pytest.warns(vnfeedback.VnfeedbackWarning, match=r"2 row\(s\) left out of the report.*'complant'"):
+        report = evaluation_report(tiny_model, rows, tmp_path / "report.html")
+    clean = evaluation_report(tiny_model, small_rows[2:], tmp_path / "clean.html")
+    assert report["n"] == len(small_rows) - 2 and report["tasks"] == clean["tasks"]
+    assert report["unknown_labels"]["intent"]["labels"] == {"complant": 1}
+    assert report["unknown_labels"]["complaint_type"]["labels"] == {"zzz": 1}
+
+
 def test_confused_pairs_come_with_real_examples(tiny_model, small_rows, tmp_path):
     flipped = [dict(r, intent="praise") if r["intent"] == "complaint" else r for r in small_rows]
     report = evaluation_report(tiny_model, flipped, tmp_path / "r.html")

@@ -31,14 +31,23 @@ import html
 import io
 import json
 import os
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import DataError, ParameterError
-from .evaluation import _single_label, label_matrix, labelled_texts, metrics_from_proba
+from .errors import DataError, ParameterError, VnfeedbackWarning
+from .evaluation import (
+    _caller_stacklevel,
+    _single_label,
+    _task_targets,
+    _unknown_details,
+    label_matrix,
+    labelled_texts,
+    metrics_from_proba,
+)
 from .tables import parse_multilabel, read_records, write_atomic
 
 __all__ = ["evaluation_report", "expected_calibration_error"]
@@ -169,6 +178,33 @@ def _cross_validated(model, rows: list[dict], texts: list[str], folds: int):
         for i, p in zip(test, fold_predictions, strict=True):
             predictions[i] = p
     return probas, predictions
+
+
+def _known_rows(model, rows: list[dict]) -> tuple[list[dict], dict[str, Any]]:
+    """The rows whose every label the model knows, and what the others held (as ``evaluate``
+    reports it). The report's tasks share rows (fully correct, coverage), so a row with an unknown
+    label for any task is left out of the whole report, with the warning ``evaluate`` gives."""
+    keep = np.ones(len(rows), dtype=bool)
+    unknown: dict[str, Any] = {}
+    for task, task_model in model.models_.items():
+        if task not in rows[0]:
+            continue
+        _, scored, labels, no_label = _task_targets(rows, task, task_model)
+        if not scored.all():
+            unknown[task] = {"labels": labels, "no_label": no_label, "left_out": int((~scored).sum())}
+            keep &= scored
+    if not unknown:
+        return rows, unknown
+    details = _unknown_details(unknown, model, len(rows))
+    if not keep.any():
+        raise DataError(f"no row has only labels the model knows, nothing to report: {details}")
+    warnings.warn(
+        f"{int((~keep).sum())} row(s) left out of the report, a label unknown to the model or missing: "
+        + details,
+        VnfeedbackWarning,
+        stacklevel=_caller_stacklevel(),
+    )
+    return [row for row, k in zip(rows, keep, strict=True) if k], unknown
 
 
 def _analyse(model, rows: list[dict], texts: list[str], cv: int | None) -> dict[str, Any]:
@@ -388,12 +424,14 @@ def evaluation_report(
     if not rows:
         raise DataError("no rows to evaluate")
     column = model.text_column_
+    rows, unknown = _known_rows(model, rows)
     texts = labelled_texts(rows, column)
     report = {
         "title": title,
         "model": model.card.get("name"),
         "cv_folds": cv,
         **_analyse(model, rows, texts, cv),
+        "unknown_labels": unknown,
     }
     sections = [
         f"<h1>{html.escape(title)}</h1>",
