@@ -53,6 +53,22 @@ def read_jsonl(path):
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def killed_run(monkeypatch, source, output, at_chunk, **options):
+    """Run classify_file and interrupt it as its chunk number ``at_chunk`` (from 1) starts."""
+    real, calls = batch._classify_values, {"n": 0}
+
+    def crash(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == at_chunk:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(batch, "_classify_values", crash)
+        with pytest.raises(KeyboardInterrupt):
+            classify_file(str(source), str(output), **options)
+
+
 def test_csv_keeps_every_column_and_row_order_and_adds_labels(tiny_model_dir, tmp_path):
     rows = archive_rows()
     write_csv(tmp_path / "in.csv", rows)
@@ -283,31 +299,12 @@ def test_resume_after_a_crash_gives_the_same_file(tiny_model_dir, tmp_path, monk
         str(tmp_path / "in.csv"), str(tmp_path / "clean.csv"), model_dir=str(tiny_model_dir), chunk_size=6
     )
 
-    real = batch._classify_values
-    calls = {"n": 0}
-
-    def crash_on_fourth(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(batch, "_classify_values", crash_on_fourth)
-    with pytest.raises(KeyboardInterrupt):
-        classify_file(
-            str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), model_dir=str(tiny_model_dir), chunk_size=6
-        )
+    options = {"model_dir": str(tiny_model_dir), "chunk_size": 6}
+    killed_run(monkeypatch, tmp_path / "in.csv", tmp_path / "out.csv", 4, **options)
     assert not (tmp_path / "out.csv").exists()  # never a half-written output
     assert json.loads((tmp_path / "out.csv.checkpoint.json").read_text())["done_chunks"] == 3
 
-    monkeypatch.setattr(batch, "_classify_values", real)
-    summary = classify_file(
-        str(tmp_path / "in.csv"),
-        str(tmp_path / "out.csv"),
-        model_dir=str(tiny_model_dir),
-        chunk_size=6,
-        resume=True,
-    )
+    summary = classify_file(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), resume=True, **options)
     assert summary.resumed_chunks == 3 and summary.rows == 50
     assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "clean.csv").read_bytes()
     assert not (tmp_path / "out.csv.checkpoint.json").exists()
@@ -418,18 +415,7 @@ def test_resume_with_a_lost_part_file_starts_afresh(tiny_model_dir, tmp_path, mo
     write_csv(tmp_path / "in.csv", archive_rows(50))
     options = {"model_dir": str(tiny_model_dir), "chunk_size": 6}
     classify_file(str(tmp_path / "in.csv"), str(tmp_path / "clean.csv"), **options)
-    real, calls = batch._classify_values, {"n": 0}
-
-    def crash_on_fifth(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(batch, "_classify_values", crash_on_fifth)
-    with pytest.raises(KeyboardInterrupt):
-        classify_file(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), **options)
-    monkeypatch.setattr(batch, "_classify_values", real)
+    killed_run(monkeypatch, tmp_path / "in.csv", tmp_path / "out.csv", 5, **options)
     (tmp_path / "out.csv.parts" / "part-000002.csv").unlink()  # the checkpoint counts four parts
     summary = classify_file(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), resume=True, **options)
     assert "part file(s) the checkpoint counts are gone" in caplog.text
@@ -570,18 +556,7 @@ def test_late_keys_survive_workers_and_a_resume(tiny_model_dir, tmp_path, monkey
     write_jsonl(tmp_path / "in.jsonl", _rows_with_late_keys())
     options = {"model_dir": str(tiny_model_dir), "chunk_size": 8}
     classify_file(str(tmp_path / "in.jsonl"), str(tmp_path / "clean.csv"), **options)
-    real, calls = batch._classify_values, {"n": 0}
-
-    def crash_on_fourth(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(batch, "_classify_values", crash_on_fourth)
-    with pytest.raises(KeyboardInterrupt):
-        classify_file(str(tmp_path / "in.jsonl"), str(tmp_path / "out.csv"), **options)
-    monkeypatch.setattr(batch, "_classify_values", real)
+    killed_run(monkeypatch, tmp_path / "in.jsonl", tmp_path / "out.csv", 4, **options)
     classify_file(str(tmp_path / "in.jsonl"), str(tmp_path / "out.csv"), resume=True, **options)
     assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "clean.csv").read_bytes()
     assert b",rating,extra," in (tmp_path / "clean.csv").read_bytes().splitlines()[0]
