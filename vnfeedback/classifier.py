@@ -136,8 +136,8 @@ def _collector_paused(n_texts: int):
 
     Each prediction is a handful of containers (the object, its dicts and lists), none in a cycle,
     so the collections their allocation triggers find nothing to free; yet each full collection
-    walks every live object of the process, and on a large heap those walks cost a fifth of a batch
-    (measured in ``python -m benchmarks quality``). Short calls (fewer texts than the collector's
+    walks every live object of the process, and on a large heap those walks took up to a fifth of a
+    batch (one full collection per pass inside ``python -m benchmarks quality``). Short calls (fewer texts than the collector's
     first threshold, e.g. ``predict``) leave it alone. It is switched back on afterwards, errors
     included, unless it was off before; ``test_predict_many_makes_no_cyclic_garbage`` holds the
     "no cycle" claim.
