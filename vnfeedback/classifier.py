@@ -42,7 +42,7 @@ from .errors import DataError, ParameterError, TextTypeError, VnfeedbackWarning
 from .features import VIEW_NAMES, FeatureExtractor
 from .models import TASK_KINDS, fit_task
 from .normalize import strip_accents
-from .tables import infer_tasks, parse_multilabel, read_records
+from .tables import infer_tasks, parse_multilabel, parse_single, read_records
 
 __all__ = ["FeedbackClassifier", "Prediction", "check_text"]
 
@@ -371,14 +371,10 @@ class FeedbackClassifier:
                 continue
             values, bad = [], []
             for i, row in enumerate(rows):
-                value = row.get(task)
-                if isinstance(value, str) and value.strip():
-                    values.append(value.strip())
-                elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-                    values.append(str(value))
-                else:
+                value = parse_single(row.get(task))
+                if value is None:
                     bad.append(i)
-                    values.append("")
+                values.append(value or "")
             if bad:
                 raise DataError(
                     f"task {task!r} is single-label but {len(bad)} row(s) have no label "

@@ -14,7 +14,6 @@ training.
 from __future__ import annotations
 
 import difflib
-import math
 import os
 import sys
 import warnings
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import DataError, VnfeedbackWarning
-from .tables import parse_multilabel, read_records
+from .tables import parse_multilabel, parse_single, read_records
 
 if TYPE_CHECKING:
     from .classifier import FeedbackClassifier
@@ -128,16 +127,6 @@ def labelled_texts(rows: list[dict[str, Any]], column: str) -> list[str]:
     return texts
 
 
-def _single_label(value: Any) -> str | None:
-    """A single-label cell as the label id training reads from it (a str stripped, an int as its
-    digits); ``None`` when the row has no label (missing, NaN or blank)."""
-    if isinstance(value, str):
-        return value.strip() or None
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return str(value)
-
-
 def _task_targets(rows: list[dict[str, Any]], task: str, task_model: TaskModel):
     """Targets of one task, which rows can be scored, and what the others hold.
 
@@ -154,7 +143,7 @@ def _task_targets(rows: list[dict[str, Any]], task: str, task_model: TaskModel):
     if task_model.kind == "single":
         y = np.full(len(rows), -1)
         for i, row in enumerate(rows):
-            value = _single_label(row.get(task))
+            value = parse_single(row.get(task))
             if value in index:
                 y[i] = index[value]
                 continue

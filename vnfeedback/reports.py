@@ -41,14 +41,13 @@ import numpy as np
 from .errors import DataError, ParameterError, VnfeedbackWarning
 from .evaluation import (
     _caller_stacklevel,
-    _single_label,
     _task_targets,
     _unknown_details,
     label_matrix,
     labelled_texts,
     metrics_from_proba,
 )
-from .tables import parse_multilabel, read_records, write_atomic
+from .tables import parse_multilabel, parse_single, read_records, write_atomic
 
 __all__ = ["evaluation_report", "expected_calibration_error"]
 
@@ -112,7 +111,7 @@ def _targets(model, rows: list[dict]) -> dict[str, np.ndarray]:
             continue
         index = {label: k for k, label in enumerate(task_model.labels)}
         if task_model.kind == "single":
-            targets[task] = np.array([index.get(_single_label(r.get(task)) or "", -1) for r in rows])
+            targets[task] = np.array([index.get(parse_single(r.get(task)) or "", -1) for r in rows])
         else:
             y = np.zeros((len(rows), len(task_model.labels)), dtype=np.int8)
             for i, r in enumerate(rows):

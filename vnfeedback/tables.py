@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import math
+import numbers
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,6 +21,7 @@ from .errors import DataError
 
 __all__ = [
     "read_records",
+    "parse_single",
     "parse_multilabel",
     "infer_tasks",
     "table_format",
@@ -171,6 +173,17 @@ def read_records(data: Any) -> list[dict[str, Any]]:
 
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def parse_single(value: Any) -> str | None:
+    """A single-label cell as its label id: a string stripped, a whole number as its digits (a model
+    trained on 0/1/2 has labels "0", "1", "2"); None when the row has no label (missing, blank, or
+    a value of another kind)."""
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):  # numpy's ints too
+        return str(value)
+    return None
 
 
 def parse_multilabel(value: Any) -> list[str]:
