@@ -292,6 +292,14 @@ def test_tasks_are_inferred_with_a_warning(small_rows):
             TASKS,
             r"'intent' is single-label but 2 row\(s\) have no label \(rows \[1, 2\]",
         ),
+        (
+            # a bool or a fraction is not a missing label: the error names the values
+            lambda rows: [
+                dict(r, intent=[True, 1.5][i - 4]) if i in (4, 5) else r for i, r in enumerate(rows)
+            ],
+            TASKS,
+            r"'intent': 2 row\(s\) hold a value that is not a label \(row 4: True, row 5: 1.5\)",
+        ),
         (lambda rows: [dict(r, intent="complaint") for r in rows], TASKS, "one class only"),
         (
             lambda rows: [
@@ -310,6 +318,25 @@ def test_bad_training_data_gets_a_clear_error(small_rows, mutate, tasks, message
         warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
         with pytest.raises((DataError, ParameterError), match=message):
             vnfeedback.train(mutate(small_rows), tasks=tasks, n_folds=2)
+
+
+def test_whole_number_floats_are_the_labels_of_their_integers(small_rows):
+    # pandas turns a column of 0/1/2 labels with one missing value into 0.0/1.0/2.0: every row was
+    # "no label" to training
+    codes = {label: k for k, label in enumerate(sorted({r["intent"] for r in small_rows}))}
+    as_ints = [dict(row, intent=codes[row["intent"]]) for row in small_rows]
+    as_floats = [dict(row, intent=float(codes[row["intent"]])) for row in small_rows]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
+        by_int = vnfeedback.train(as_ints, tasks={"intent": "single"}, n_folds=2)
+        by_float = vnfeedback.train(as_floats, tasks={"intent": "single"}, n_folds=2)
+    assert (
+        by_float.models_["intent"].labels
+        == by_int.models_["intent"].labels
+        == [str(k) for k in sorted(codes.values())]
+    )
+    texts = [row["text"] for row in small_rows]
+    assert [p.labels for p in by_float.predict_many(texts)] == [p.labels for p in by_int.predict_many(texts)]
 
 
 def test_rare_label_gives_a_warning_naming_it(small_rows):

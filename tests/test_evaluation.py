@@ -156,6 +156,18 @@ def test_integer_labels_are_read_as_training_reads_them(small_rows):
     assert (_targets(model, rows)["intent"] == [codes[r["intent"]] for r in small_rows]).all()
 
 
+def test_a_value_that_is_not_a_label_is_named_not_called_missing(tiny_model, small_rows):
+    rows = [dict(row) for row in small_rows]
+    rows[0]["intent"], rows[1]["intent"], rows[2]["intent"] = True, 2.5, 2.0
+    report, message = _evaluate_with_warning(tiny_model, rows)
+    assert report["unknown_labels"]["intent"] == {
+        "labels": {"True": 1, "2.5": 1, "2": 1},
+        "no_label": 0,
+        "left_out": 3,
+    }
+    assert "'True' (1 row)" in message
+
+
 def test_the_warning_points_at_the_users_call(tiny_model, small_rows):
     rows = _with_bad_labels(small_rows)
     for evaluate in (tiny_model.evaluate, lambda data: evaluate_model(tiny_model, data)):

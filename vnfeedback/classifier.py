@@ -42,7 +42,7 @@ from .errors import DataError, ParameterError, TextTypeError, VnfeedbackWarning
 from .features import VIEW_NAMES, FeatureExtractor
 from .models import TASK_KINDS, fit_task
 from .normalize import strip_accents
-from .tables import infer_tasks, parse_multilabel, parse_single, read_records
+from .tables import infer_tasks, not_a_label, parse_multilabel, parse_single, read_records
 
 __all__ = ["FeedbackClassifier", "Prediction", "check_text"]
 
@@ -369,12 +369,19 @@ class FeedbackClassifier:
             if kind == "multilabel":
                 targets[task] = [sorted(set(parse_multilabel(row.get(task)))) for row in rows]
                 continue
-            values, bad = [], []
+            values, bad, strange = [], [], []
             for i, row in enumerate(rows):
                 value = parse_single(row.get(task))
                 if value is None:
-                    bad.append(i)
+                    (strange if not_a_label(row.get(task)) else bad).append(i)
                 values.append(value or "")
+            if strange:
+                shown = ", ".join(f"row {i}: {rows[i].get(task)!r}" for i in strange[:5])
+                raise DataError(
+                    f"task {task!r}: {len(strange)} row(s) hold a value that is not a label ({shown}"
+                    f"{' ...' if len(strange) > 5 else ''}); a single-label value is text or a whole "
+                    f"number: write the label id there"
+                )
             if bad:
                 raise DataError(
                     f"task {task!r} is single-label but {len(bad)} row(s) have no label "

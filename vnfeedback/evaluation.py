@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import DataError, VnfeedbackWarning
-from .tables import parse_multilabel, parse_single, read_records
+from .tables import not_a_label, parse_multilabel, parse_single, read_records
 
 if TYPE_CHECKING:
     from .classifier import FeedbackClassifier
@@ -148,6 +148,8 @@ def _task_targets(rows: list[dict[str, Any]], task: str, task_model: TaskModel):
                 y[i] = index[value]
                 continue
             scored[i] = False
+            if not_a_label(row.get(task)):  # True, 1.5, a list: named as it is, not "no label"
+                value = repr(row.get(task))
             if value is None:
                 no_label += 1
             else:

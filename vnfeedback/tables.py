@@ -22,6 +22,7 @@ from .errors import DataError
 __all__ = [
     "read_records",
     "parse_single",
+    "not_a_label",
     "parse_multilabel",
     "infer_tasks",
     "table_format",
@@ -177,13 +178,26 @@ def _is_missing(value: Any) -> bool:
 
 def parse_single(value: Any) -> str | None:
     """A single-label cell as its label id: a string stripped, a whole number as its digits (a model
-    trained on 0/1/2 has labels "0", "1", "2"); None when the row has no label (missing, blank, or
-    a value of another kind)."""
+    trained on 0/1/2 has labels "0", "1", "2"; so has pandas' 0.0/1.0/2.0, the float column that a
+    column of whole numbers with a missing value becomes); None when the row has no label
+    (missing, blank) or holds a value of another kind (``not_a_label`` tells these apart)."""
     if isinstance(value, str):
         return value.strip() or None
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):  # numpy's ints too
         return str(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
+        return str(int(value))
     return None
+
+
+def not_a_label(value: Any) -> bool:
+    """Whether a single-label cell holds something that is neither a label nor "no label": a bool,
+    a fraction, a list, a dict (``parse_single`` gives None for these too)."""
+    if value is None or isinstance(value, str) or parse_single(value) is not None:
+        return False
+    if type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing values
+        return False
+    return not (isinstance(value, numbers.Real) and math.isnan(value))
 
 
 def parse_multilabel(value: Any) -> list[str]:
