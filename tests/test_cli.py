@@ -75,6 +75,35 @@ def test_bad_input_gives_one_line_and_exit_1(tiny_model_dir, tmp_path, monkeypat
     assert message in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["explain", "mạng yếu", "--top", "0"], "argument --top: must be a whole number >= 1, got '0'"),
+        (
+            ["classify", "in.csv", "--explain", "0"],
+            "argument --explain: must be a whole number >= 1, got '0'",
+        ),
+        (["classify", "in.csv", "--jobs", "two"], "argument --jobs: must be a whole number >= 1, got 'two'"),
+        (["classify", "in.csv", "--chunk-size", "-5"], "argument --chunk-size: must be a whole number >= 1"),
+        (["train", "in.csv", "-o", "m", "--cv", "1"], "argument --cv: must be a whole number >= 2, got '1'"),
+        (["evaluate", "in.csv", "--cv", "1"], "argument --cv: must be a whole number >= 2, got '1'"),
+        (["audit", "in.csv", "--cv", "0"], "argument --cv: must be a whole number >= 2, got '0'"),
+        (["suggest", "in.csv", "-n", "0"], "argument -n: must be a whole number >= 1, got '0'"),
+    ],
+)
+def test_bad_numbers_are_refused_by_option_name_before_any_output(
+    tmp_path, monkeypatch, capsys, argv, message
+):
+    # explain --top 0 printed the labels, then an error about the Python parameter "top"
+    monkeypatch.chdir(tmp_path)
+    write_csv(tmp_path / "in.csv", archive_rows(3))
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and message in err
+
+
 def test_train_evaluate_explain_round_trip(tmp_path, capsys):
     from pathlib import Path
 

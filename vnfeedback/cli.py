@@ -39,6 +39,23 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+def _whole(minimum: int):
+    """An option's whole-number type: bad values are refused by the option's name before any work
+    (the API's own check would name its Python parameter, after output had begun)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}")
+        return value
+
+    parse.__name__ = f"whole number >= {minimum}"  # what argparse names in its own messages
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vnfeedback",
@@ -65,13 +82,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=["csv", "jsonl", "parquet"],
         help="output format (default: from the extension, else the input's)",
     )
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--chunk-size", type=int, default=5000, help="rows per chunk (default 5000)")
+    p.add_argument("--jobs", type=_whole(1), default=1, help="worker processes (default 1)")
+    p.add_argument("--chunk-size", type=_whole(1), default=5000, help="rows per chunk (default 5000)")
     p.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoint")
     p.add_argument(
         "--explain",
         nargs="?",
-        type=int,
+        type=_whole(1),
         const=5,
         default=0,
         metavar="N",
@@ -91,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a task and its kind (single or multilabel); repeat; default: inferred",
     )
     p.add_argument("--text-column", default="text")
-    p.add_argument("--cv", type=int, default=5, help="cross-validation folds (default 5)")
+    p.add_argument("--cv", type=_whole(2), default=5, help="cross-validation folds (default 5)")
     p.add_argument("--tokenizer", choices=["syllable", "underthesea"], default="syllable")
     p.add_argument("--test", default=None, help="labelled held-out data: its metrics go into the model card")
     p.add_argument("--name", default=None, help="the model's name in its card")
@@ -113,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", default=None, metavar="DIR", help="a second model to compare against")
     p.add_argument(
         "--cv",
-        type=int,
+        type=_whole(2),
         default=None,
         metavar="K",
         help="cross-validate the model's recipe on DATA (training data) instead of scoring it",
@@ -131,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("suggest", help="the comments most worth labelling next, as a CSV to fill in")
     p.add_argument("archive")
-    p.add_argument("-n", type=int, default=200, help="how many (default 200)")
+    p.add_argument("-n", type=_whole(1), default=200, help="how many (default 200)")
     p.add_argument("-o", "--output", default="to_label.csv")
     p.add_argument("--model", default=None)
     p.add_argument("--text-column", default="text")
@@ -143,13 +160,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="audit.csv")
     p.add_argument("--task", action="append", default=[], metavar="NAME:KIND")
     p.add_argument("--text-column", default="text")
-    p.add_argument("--cv", type=int, default=5)
+    p.add_argument("--cv", type=_whole(2), default=5)
     p.set_defaults(run=_audit)
 
     p = sub.add_parser("explain", help="the n-grams behind a text's labels")
     p.add_argument("text")
     p.add_argument("--model", default=None)
-    p.add_argument("--top", type=int, default=8)
+    p.add_argument("--top", type=_whole(1), default=8)
     p.set_defaults(run=_explain)
     return parser
 
