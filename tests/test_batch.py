@@ -450,6 +450,32 @@ def test_csv_output_writes_lists_of_numbers_and_nulls_as_json(tiny_model_dir, tm
     assert [(r["tags"], r["names"]) for r in out] == [("[1, 2]", '["a", null]'), ("", "b")]
 
 
+def _strict_json(line: str) -> dict:
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_jsonl_output_is_strict_json_when_values_are_not_finite(tiny_model_dir, tmp_path, capsys):
+    # 1e400 (read as inf) and NaN were written back as Infinity/NaN, which JSON readers refuse
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        '{"id": 1, "text": "mạng yếu", "score": 1e400, "parts": [NaN, 2.5], "meta": {"x": -Infinity}}\n'
+        '{"id": 2, "text": "cước đắt", "score": 0.5}\n',
+        encoding="utf-8",
+    )
+    classify_file(str(source), str(tmp_path / "out.jsonl"), model_dir=str(tiny_model_dir))
+    classify_file(str(source), "-", model_dir=str(tiny_model_dir), output_format="jsonl")
+    for text in ((tmp_path / "out.jsonl").read_text(encoding="utf-8"), capsys.readouterr().out):
+        rows = [_strict_json(line) for line in text.splitlines()]
+        assert [(r["score"], r.get("parts"), r.get("meta")) for r in rows] == [
+            (None, [None, 2.5], {"x": None}),
+            (0.5, None, None),
+        ]
+        assert all(r["intent"] for r in rows)
+
+
 def _gzip_of(data: bytes) -> bytes:
     return gzip.compress(data, mtime=0)
 

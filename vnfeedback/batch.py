@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -383,6 +384,25 @@ def _explanation(model: Any, text: str, prediction: Any, top: int) -> str:
 # --- writing -----------------------------------------------------------------------------------
 
 
+def _json_line(row: dict) -> str:
+    """A row as one line of strict JSON. NaN and +-Infinity (which Python's reader accepts, and
+    which ``1e400`` or a Parquet float column gives) are not JSON: they are written as null."""
+    try:
+        return json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n"
+    except ValueError:
+        return json.dumps(_finite(row), ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _csv_value(value: Any) -> Any:
     if isinstance(value, list):  # labels: "a|b"; any other list (numbers, nulls) as JSON
         if all(isinstance(v, str) for v in value):
@@ -476,7 +496,7 @@ class _PartWriter:
         elif self.fmt == "jsonl":
             with open(path, "w", encoding="utf-8") as handle:
                 for row in rows:
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    handle.write(_json_line(row))
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -896,5 +916,5 @@ def _write_stream(
             out.writerow([_csv_value(row[c]) for c in writer.columns])
     else:
         for row in rows:
-            stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+            stream.write(_json_line(row))
     stream.flush()
