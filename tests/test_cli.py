@@ -201,6 +201,11 @@ def test_report_suggest_and_audit_commands(tiny_model_dir, tmp_path, capsys):
         == 0
     )
     assert (tmp_path / "t.html").exists() and (tmp_path / "t.json").exists()
+    span = ["--since", "2026-01-08", "--until", "2026-01-14"]
+    assert main(["report", str(tmp_path / "c.jsonl"), "-o", str(tmp_path / "w.html"), *span, *model]) == 0
+    week = json.loads((tmp_path / "w.json").read_text(encoding="utf-8"))
+    assert week["rows"] == sum(8 <= 1 + r % 28 <= 14 for r in range(80))
+    assert week["outside_span"] == {"rows": 80 - week["rows"], "since": "2026-01-08", "until": "2026-01-14"}
     assert (
         main(
             [

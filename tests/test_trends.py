@@ -302,6 +302,55 @@ def test_placeholder_dates_are_set_aside_as_undated_and_named(tmp_path, numbers_
     assert re.search(r"3 row\(s\) of .* outside 2000-01-01\.\..*9999-12-31, 0001-01-01", warning.getMessage())
 
 
+def test_since_and_until_keep_a_placeholder_inside_the_window_out(tmp_path, numbers_only):
+    # 2000-01-01 is a plausible date, so among 2025 rows it stretched a weekly report over 1,400 weeks
+    rows = weekly_rows([3, 2, 4, 3, 30, 3])
+    rows.insert(2, row("2000-01-01", NETWORK, ["network_quality"]))
+    rows.append(row(None, BILLING, ["billing"], "mobile_voice_sms"))
+    report = report_of(tmp_path, rows, by="week", since="2025-09-01", until=date(2025, 10, 19))
+    names = [p["period"] for p in report["periods"]]
+    assert names == [f"2025-W{w}" for w in range(36, 43)]  # the span whole: W42 is empty
+    assert report["periods"][-1]["volume"] == 0
+    assert report["outside_span"] == {"rows": 1, "since": "2025-09-01", "until": "2025-10-19"}
+    assert report["rows"] == len(rows) - 1 == sum(p["volume"] for p in report["periods"]) + 1
+    assert report["undated"]["volume"] == 1  # an undated row is not outside the span
+    assert {(s["period"], s["label"]) for s in report["spikes"]} == {
+        ("2025-W40", "network_quality"),
+        ("2025-W40", "mobile_data"),
+    }
+    page = (tmp_path / "trends.html").read_text(encoding="utf-8")
+    assert "The span asked for: 2025-09-01 to 2025-10-19; 1 comment(s) dated outside it" in page
+    # rows outside the span are neither counted nor read for terms, and the spike's examples are in it
+    # (a spike is judged against the trailing periods inside the span: W40 has W38 and W39)
+    rows[:0] = [
+        row(monday(0), f"Đăng ký gói ZMAX99 mãi không được {k}", ["promotion_package"]) for k in range(6)
+    ]
+    assert any(t["term"] == "ZMAX99" for t in report_of(tmp_path, rows, by="week")["new_terms"])
+    narrow = report_of(tmp_path, rows, by="week", since="2025-09-15")
+    assert narrow["periods"][0]["period"] == "2025-W38"
+    assert narrow["outside_span"]["rows"] == 6 + 1 + (3 + 3) + (2 + 3)  # ZMAX99, the placeholder, W36, W37
+    assert not any(t["term"] == "ZMAX99" for t in narrow["new_terms"])
+    assert all(e["text"].startswith(NETWORK) for e in narrow["spikes"][0]["examples"])
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"since": "2025-13-01"}, ParameterError, r"since must be a date as YYYY-MM-DD .* got '2025-13-01'"),
+        ({"until": 20250101}, ParameterError, r"until must be a date as YYYY-MM-DD"),
+        (
+            {"since": "2025-10-01", "until": "2025-09-01"},
+            ParameterError,
+            r"since \(2025-10-01\) is after until",
+        ),
+        ({"since": "2030-01-01"}, DataError, r"all 9 row\(s\) .* outside 2030-01-01\.\.the last date"),
+    ],
+)
+def test_a_bad_or_empty_span_is_refused(tmp_path, numbers_only, options, error, message):
+    with pytest.raises(error, match=message):
+        report_of(tmp_path, weekly_rows([3, 3, 3], billing_per_week=0), **options)
+
+
 def test_plausible_window_edges_and_date_values(tmp_path, numbers_only):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq

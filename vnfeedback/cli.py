@@ -144,6 +144,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--by", choices=["week", "month"], default="month")
     p.add_argument("--text-column", default="text")
     p.add_argument("--model", default=None, help="the model that classified it (for new terms)")
+    p.add_argument(
+        "--since", default=None, metavar="YYYY-MM-DD", help="first day to report (default: the first date)"
+    )
+    p.add_argument(
+        "--until", default=None, metavar="YYYY-MM-DD", help="last day to report (default: the last date)"
+    )
     p.set_defaults(run=_report)
 
     p = sub.add_parser("suggest", help="the comments most worth labelling next, as a CSV to fill in")
@@ -300,6 +306,8 @@ def _report(args: argparse.Namespace) -> int:
         by=args.by,
         text_column=args.text_column,
         model=vnfeedback.load(args.model),
+        since=args.since,
+        until=args.until,
     )
     print(
         f"{len(report.get('periods', []))} period(s), {len(report.get('spikes', []))} spike(s), "

@@ -32,7 +32,8 @@ in the JSON, a sentence in the page, a warning through the ``vnfeedback.trends``
 is a fixed rule rather than one fitted to the data, so a row's period never depends on the other
 rows (only the last plausible date moves, with the day of the report); the window used is written in
 the JSON. A date inside the window but far from the rest (a placeholder of 2000-01-01) still widens
-the range; as a last guard, a span of more than 2,000 periods is refused with a ``DataError``.
+the range: ``since``/``until`` (``--since``/``--until``) keep the report to the span asked for. As
+a last guard, a span of more than 2,000 periods is refused with a ``DataError``.
 
 The spike rule
 --------------
@@ -146,6 +147,8 @@ _CHUNK_CACHE_SIZE = 200_000
 _READ_BATCH = 2_000
 # What the period reader returns for a readable date outside the plausible window.
 _IMPLAUSIBLE = "implausible"
+# ... and for a plausible date outside the span asked for (since=, until=).
+_OUTSIDE = "outside"
 
 _DATE_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T\s]|$)")
 _CODE_RE = re.compile(r"(?<!\w)[A-Z][A-Z0-9]{2,}(?!\w)")
@@ -232,13 +235,21 @@ def _date_window() -> tuple[date, date]:
     return EARLIEST_DATE, date.today() + LATEST_DATE_MARGIN
 
 
-def _period_reader(by: str, window: tuple[date, date]) -> Callable[[Any], str | None]:
-    """A function from a date cell to its period label; None when it holds no readable date, and
-    ``_IMPLAUSIBLE`` when its date lies outside ``window`` (first and last plausible date)."""
+def _period_reader(
+    by: str, window: tuple[date, date], span: tuple[date | None, date | None] = (None, None)
+) -> Callable[[Any], str | None]:
+    """A function from a date cell to its period label; None when it holds no readable date,
+    ``_IMPLAUSIBLE`` when its date lies outside ``window`` (first and last plausible date), and
+    ``_OUTSIDE`` when it is plausible but outside ``span`` (first and last day asked for, or None)."""
     earliest, latest = window
+    since, until = span
 
     def label(day: date) -> str:
-        return _period_label(day, by) if earliest <= day <= latest else _IMPLAUSIBLE
+        if not earliest <= day <= latest:
+            return _IMPLAUSIBLE
+        if (since is not None and day < since) or (until is not None and day > until):
+            return _OUTSIDE
+        return _period_label(day, by)
 
     @functools.lru_cache(maxsize=4096)
     def from_text(head: str) -> str | None:
@@ -695,6 +706,13 @@ def _page(report: dict[str, Any], figures: list[tuple[str, str]]) -> str:
             + ", ".join(f"“{e(value)}”" for value in aside["examples"])
             + f"): taken for placeholders, not dates. The rule: {e(DATE_RULE)}.</p>"
         )
+    span = report["outside_span"]
+    if span["since"] or span["until"]:
+        sections.append(
+            f"<p class='note'>The span asked for: {e(span['since'] or 'the first date')} to "
+            f"{e(span['until'] or 'the last date')}; {span['rows']:,} comment(s) dated outside it are left "
+            f"out of this report.</p>"
+        )
     if figures:
         sections.append(
             "<h2>Over time</h2>" + "".join(f"<p><img alt='{e(alt)}' src='{uri}'></p>" for alt, uri in figures)
@@ -823,6 +841,8 @@ def trend_report(
     model: Any = None,
     baseline_periods: int = 4,
     chunk_size: int = 50_000,
+    since: str | date | None = None,
+    until: str | date | None = None,
 ) -> dict[str, Any]:
     """Write an HTML trend report of a classified archive (and ``<stem>.json`` beside it).
 
@@ -852,6 +872,13 @@ def trend_report(
         How many trailing periods a period's count is compared with (at least 2).
     chunk_size : int
         Rows read at a time.
+    since, until : str or date, optional
+        The first and last day to report (ISO ``YYYY-MM-DD``, both included): the report covers
+        exactly the periods from ``since`` to ``until``, and rows dated outside are left out
+        (counted in ``outside_span``); spikes are judged against the trailing periods inside the
+        span. Undated rows are still counted under ``undated``. Use them
+        for a quarter's report, or to keep out a placeholder date that falls inside the plausible
+        window (``2000-01-01`` in a 2025 archive).
 
     Returns
     -------
@@ -859,16 +886,20 @@ def trend_report(
         What is written to the JSON file: totals, ``periods`` (one entry per period of the range,
         empty ones included), ``undated``, ``dates_set_aside`` (``rows`` dated outside the
         plausible ``window``, counted under ``undated``, and the first few distinct values as
-        ``examples``), ``labels``, ``spikes`` (with ``examples``) and ``new_terms``.
+        ``examples``), ``outside_span`` (``rows`` left out by ``since``/``until``, and the span),
+        ``labels``, ``spikes`` (with ``examples``) and ``new_terms``. ``rows`` counts the rows in
+        the report, not those outside the span.
 
     Raises
     ------
     ParameterError
         For a ``by`` other than "week" or "month", a bad ``baseline_periods`` or ``chunk_size``, an
-        output path ending in ``.json``, or when matplotlib is not installed.
+        output path ending in ``.json``, a ``since``/``until`` that is not a date or comes in the
+        wrong order, or when matplotlib is not installed.
     DataError
         When the file is missing, of an unknown format, empty, or lacks the date, text or classified
-        columns, or when the plausible dates still span more than 2,000 periods.
+        columns, when no row is left inside ``since``/``until``, or when the report would span more
+        than 2,000 periods.
 
     Example
     -------
@@ -890,6 +921,9 @@ def trend_report(
         raise ParameterError(
             f"output is the HTML page and the numbers go beside it in .json; got {str(output)!r}"
         )
+    span = (_day(since, "since"), _day(until, "until"))
+    if span[0] is not None and span[1] is not None and span[0] > span[1]:
+        raise ParameterError(f"since ({span[0]}) is after until ({span[1]}); swap them")
     make_figure = _figure_maker()  # before the long read: a missing matplotlib should fail at once
     source = str(path)
     if not os.path.isfile(source):
@@ -901,8 +935,8 @@ def trend_report(
         model = vnfeedback.load(model)
     reader = _TermReader(model)
     window = _date_window()
-    period_of = _period_reader(by, window)
-    set_aside = 0
+    period_of = _period_reader(by, window, span)
+    set_aside = outside = 0
     set_aside_examples: dict[str, None] = {}  # the first distinct values, in order
 
     stats: dict[str, _Period] = {}
@@ -914,13 +948,17 @@ def trend_report(
         if tasks is None and any("__error__" not in row for row in chunk):
             tasks = _check_columns(chunk, source, date_column, text_column)
         failed = [_failed(row) for row in chunk]
+        periods_of_rows = [period_of(row.get(date_column)) for row in chunk]
         readable = [
-            not bad and _has_text(row.get(text_column)) for row, bad in zip(chunk, failed, strict=True)
+            not bad and period != _OUTSIDE and _has_text(row.get(text_column))
+            for row, bad, period in zip(chunk, failed, periods_of_rows, strict=True)
         ]
         reads = _reads(reader, chunk, readable, text_column)
-        for row, bad, ok in zip(chunk, failed, readable, strict=True):
+        for row, bad, ok, period in zip(chunk, failed, readable, periods_of_rows, strict=True):
+            if period == _OUTSIDE:
+                outside += 1
+                continue
             order += 1
-            period = period_of(row.get(date_column))
             if period == _IMPLAUSIBLE:
                 set_aside += 1
                 if len(set_aside_examples) < SET_ASIDE_EXAMPLES:
@@ -951,6 +989,11 @@ def trend_report(
             if read is not None and read[1]:
                 terms.add(read[1], period)
     if order == 0:
+        if outside:
+            raise DataError(
+                f"all {outside:,} row(s) of {source} are dated outside {_span_text(span)}; "
+                f"widen since/until (--since/--until)"
+            )
         raise DataError(f"{source} holds no rows; nothing to report")
 
     totals = {task: Counter() for task in tasks or {}}
@@ -972,7 +1015,12 @@ def trend_report(
             ", ".join(set_aside_examples),
         )
     dated = sorted(name for name in stats if name != UNDATED)
-    names = _period_range(dated[0], dated[-1], by) if dated else []
+    if dated:  # a span asked for is shown whole, its empty periods at either end included
+        first = _period_label(span[0], by) if span[0] is not None else dated[0]
+        last = _period_label(span[1], by) if span[1] is not None else dated[-1]
+        names = _period_range(first, last, by)
+    else:
+        names = []
     periods = [_period_numbers(name, stats.get(name, _Period()), labels) for name in names]
     spikes = _spikes(periods, labels, baseline_periods)
     for spike in spikes:
@@ -997,6 +1045,11 @@ def trend_report(
             "examples": list(set_aside_examples),
             "window": [window[0].isoformat(), window[1].isoformat()],
         },
+        "outside_span": {
+            "rows": outside,
+            "since": span[0].isoformat() if span[0] is not None else None,
+            "until": span[1].isoformat() if span[1] is not None else None,
+        },
         "spikes": spikes,
         "new_terms": terms.top(),
         "rules": {"spike": SPIKE_RULE, "new_terms": TERM_RULE, "dates": DATE_RULE},
@@ -1006,6 +1059,25 @@ def trend_report(
     write_atomic(output, _page(report, figures).encode("utf-8"))
     write_atomic(json_path, json.dumps(report, ensure_ascii=False, indent=1).encode("utf-8"))
     return report
+
+
+def _day(value: str | date | None, name: str) -> date | None:
+    """``since``/``until`` as a date (a datetime's day, or ISO ``YYYY-MM-DD`` text)."""
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ParameterError(f"{name} must be a date as YYYY-MM-DD (e.g. 2025-07-01), got {value!r}")
+
+
+def _span_text(span: tuple[date | None, date | None]) -> str:
+    since, until = span
+    return f"{since.isoformat() if since else 'the first date'}..{until.isoformat() if until else 'the last date'}"
 
 
 def _check_columns(
