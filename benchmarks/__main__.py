@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--no-spark", action="store_true")
     sub.add_parser("ablations", help="one modelling option at a time against the defaults (dev splits)")
-    sub.add_parser("readme", help="copy the result tables into README.md")
+    sub.add_parser("readme", help="copy the result tables into README.md and benchmarks/results.md")
     args = parser.parse_args(argv)
     try:
         if args.name == "readme":

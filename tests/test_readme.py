@@ -25,11 +25,14 @@ def test_readme_result_tables_match_the_benchmark_results():
     import sys
 
     sys.path.insert(0, str(ROOT))
-    from benchmarks.readme import DOCUMENTS, render
+    from benchmarks.readme import DOCUMENTS, INDEX, index, render
 
     for document in DOCUMENTS:
         text = document.read_text(encoding="utf-8")
         assert render(text) == text, f"{document.name} is stale: run python -m benchmarks readme"
+    assert INDEX.read_text(encoding="utf-8") == index(), (
+        "benchmarks/results.md is stale: run python -m benchmarks readme"
+    )
 
 
 def test_sample_archive_named_in_the_readme_exists():
