@@ -161,6 +161,54 @@ def test_prepare_many_equals_prepare_text_by_text(texts):
         assert batch == [prepare(t) for t in texts]
 
 
+# The number rules run only over windows around the digits of a batch (``_digit_windows``); these
+# pieces make numbers, units and package codes with every kind of space between them, runs of
+# letters before a digit longer than the window's look-back, and chains of numbers ("0912 345 678").
+WINDOW_PIECES = [
+    "0912",
+    "345",
+    "678",
+    "+84",
+    "1800",
+    "15",
+    "2.5",
+    "a70",
+    "st90",
+    "x2",
+    "*101#",
+    "8h30",
+    "12/3",
+    "k",
+    "củ",
+    "nghìn",
+    "mb/s",
+    "ms",
+    "gb",
+    "mbps",
+    "xxx",
+    "ạ",
+    "a" * 70,
+    "b" * 63,
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\xa0",
+    "\u3000",
+    ".",
+    "-",
+]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(WINDOW_PIECES), max_size=12).map("".join), min_size=1, max_size=6))
+@example(["pin galaxy a70 4500 ms mà thua", "x2 18 củ.. con này 15 củ là vừa"])  # chains ending in a unit
+@example(["a" * 70 + "12 tr", "c" * 64 + "15k", "d" * 65 + "15k"])  # runs longer than the look-back
+@example(["0912\xa0345\t678 gọi", "1\u30002gb"])
+def test_number_windows_give_what_the_whole_texts_give(texts):
+    assert prepare_many(texts) == [prepare(t) for t in texts]
+
+
 def test_emoticons_only_count_as_whole_tokens():
     assert normalize("cảm ơn :) :(") == "cảm ơn xxemopos xxemoneg"
     assert "xxemopos" not in normalize("abc:)")
