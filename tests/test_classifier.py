@@ -135,6 +135,37 @@ def test_predict_many_pauses_the_collector_and_restores_it(tiny_model, monkeypat
         gc.enable()
 
 
+def _columns_from_predictions(model, texts):
+    predictions = model.predict_many(texts)
+    columns = {}
+    for task in model.tasks:
+        columns[task] = [p.labels[task] for p in predictions]
+        columns[f"{task}_score"] = [round(p.max_score(task), 4) for p in predictions]
+    columns["needs_review"] = [p.needs_review for p in predictions]
+    return columns
+
+
+@pytest.mark.slow
+def test_batch_columns_equal_what_the_predictions_say():
+    # the batch job's columns come from arrays, without Prediction objects: they must agree with them
+    import csv
+    from pathlib import Path
+
+    model = vnfeedback.load()
+    root = Path(__file__).resolve().parent.parent
+    with open(root / "examples" / "sample_archive.csv", encoding="utf-8", newline="") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle)]
+    with open(root / "data" / "telecom" / "test.jsonl", encoding="utf-8") as handle:
+        texts += [json.loads(line)["text"] for line in handle]
+    texts += ["...", "😡😡", "", "ok", texts[0], texts[5].upper(), *texts[:50]]  # no words; repeats
+    columns = model._predict_columns(texts, batch_size=700)
+    assert columns == _columns_from_predictions(model, texts)
+    tasks = ["complaint_type", "product_area", "intent"]
+    assert list(columns) == [name for task in tasks for name in (task, f"{task}_score")] + ["needs_review"]
+    assert 0 < sum(columns["needs_review"]) < len(texts)  # both kinds are there to compare
+    assert any(len(labels) > 1 for labels in columns["complaint_type"])
+
+
 def test_one_product_for_all_tasks_equals_each_task_alone(tiny_model):
     X, _ = tiny_model.features_.transform_flagged(SAMPLES)
 

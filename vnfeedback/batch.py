@@ -329,17 +329,20 @@ def _classify_values(
     reasons = [_reason(e, v, text_column) for e, v in zip(errors, values, strict=True)]
     ok = [i for i, r in enumerate(reasons) if r is None]
     texts = [values[i] for i in ok]
-    predictions = model.predict_many(texts)
-    found: dict[str, list] = {}
-    for task in tasks:
-        found[task] = [p.labels[task] for p in predictions]
-        found[f"{task}_score"] = [round(p.max_score(task), 4) for p in predictions]
-    found["needs_review"] = [p.needs_review for p in predictions]
-    found["error"] = [""] * len(predictions)
     if explain:
+        predictions = model.predict_many(texts)
+        found: dict[str, list] = {}
+        for task in tasks:
+            found[task] = [p.labels[task] for p in predictions]
+            found[f"{task}_score"] = [round(p.max_score(task), 4) for p in predictions]
+        found["needs_review"] = [p.needs_review for p in predictions]
+        found["error"] = [""] * len(texts)
         found["explanation"] = [
             _explanation(model, text, p, explain) for text, p in zip(texts, predictions, strict=True)
         ]
+    else:  # the same columns straight from the batch's arrays, with no Prediction objects
+        found = model._predict_columns(texts)
+        found["error"] = [""] * len(texts)
     if len(ok) == len(values):
         return found
     added: dict[str, list] = {}  # the rows that could not be read, filled in around the others

@@ -27,6 +27,7 @@ import contextlib
 import datetime as _dt
 import gc
 import hashlib
+import itertools
 import json
 import platform
 import warnings
@@ -750,6 +751,47 @@ class FeedbackClassifier:
                 labels[task] = chosen
         self._apply_rules(labels, best, probas)
         return labels
+
+    def _predict_columns(self, texts: list[str], batch_size: int = 2000) -> dict[str, list]:
+        """What a batch job writes for each text, as columns, without building ``Prediction``
+        objects: per task the labels and the top probability rounded to 4 places
+        (``<task>_score``), and ``needs_review``. The same values as ``predict_many`` gives (tested);
+        the texts must be ``str`` (the batch job checks them first)."""
+        self._check_fitted()
+        out: dict[str, list] = {}
+        for task in self.models_:
+            out[task], out[f"{task}_score"] = [], []
+        out["needs_review"] = []
+        with _collector_paused(len(texts)):
+            for start in range(0, len(texts), batch_size):
+                batch = texts[start : start + batch_size]
+                unique = list(dict.fromkeys(batch))
+                decisions, has_words = self.features_.scores_flagged(unique, self._stacked_coef())
+                probas = self._probas(decisions)
+                labels = self.decide(probas)
+                columns = {"needs_review": self._review_flags(probas, has_words).tolist()}
+                for task, p in probas.items():
+                    columns[task] = labels[task]
+                    columns[f"{task}_score"] = list(map(round, p.max(axis=1).tolist(), itertools.repeat(4)))
+                if len(unique) != len(batch):  # identical texts were read once
+                    where = {text: k for k, text in enumerate(unique)}
+                    picks = [where[text] for text in batch]
+                    columns = {name: [values[k] for k in picks] for name, values in columns.items()}
+                for name, values in columns.items():
+                    out[name] += values
+        return out
+
+    def _review_flags(self, probas: dict[str, np.ndarray], has_words: Sequence[bool]) -> np.ndarray:
+        """Whether each text needs review: ``Prediction.needs_review``, whose reasons
+        ``_predictions`` spells out by the same tests."""
+        flags = ~np.asarray(has_words, dtype=bool)
+        for task, model in self.models_.items():
+            p = probas[task]
+            if model.kind == "single":
+                flags |= p.max(axis=1) < self.review_min_proba
+            else:
+                flags |= (np.abs(p - np.asarray(model.thresholds)) < self.review_band).any(axis=1)
+        return flags
 
     def _predictions(self, probas: dict[str, np.ndarray], has_words: list[bool]) -> list[Prediction]:
         """The predictions of a batch from its probabilities, decided with array operations."""
