@@ -234,6 +234,61 @@ def test_predict_many_refuses_a_single_string(tiny_model):
         tiny_model.predict_many("mạng yếu")
 
 
+def test_predict_many_refuses_a_dataframe_and_a_non_iterable(tiny_model):
+    pd = pytest.importorskip("pandas")
+    # iterating a DataFrame gives its column names: one prediction, for the word "text"
+    with pytest.raises(TextTypeError, match=r"got a DataFrame; pass its text column, e.g. df\['text'\]"):
+        tiny_model.predict_many(pd.DataFrame({"text": ["mạng yếu", "cước cao"]}))
+    assert len(tiny_model.predict_many(pd.Series(["mạng yếu", "cước cao"]))) == 2
+    for value in (None, 5):
+        with pytest.raises(TextTypeError, match=f"got {type(value).__name__}"):
+            tiny_model.predict_many(value)
+
+
+def test_lazy_scores_read_by_two_threads_at_once(tiny_model):
+    # thread B misses `scores`, thread A builds them and lets go of the batch, then B's __getattr__
+    # runs: it found no batch and raised AttributeError (3 in 120,000 reads with four threads)
+    [p, same] = tiny_model.predict_many([SAMPLES[0], SAMPLES[0] + " "])
+    expected = same.scores
+    p.__dict__["scores"] = expected  # what thread A does, in its order
+    p.__dict__.pop("_batch")
+    assert type(p).__getattr__(p, "scores") == expected  # what thread B then runs
+    with pytest.raises(AttributeError, match="no attribute 'other'"):
+        type(p).__getattr__(p, "other")
+
+
+def test_a_child_forked_while_a_thread_reads_does_not_hang(tiny_model):
+    # the reader's lock, held by another thread of the parent at the fork, stayed held in the child
+    import os
+    import signal
+    import threading
+
+    expected = [p.labels for p in tiny_model.predict_many(SAMPLES)]  # builds the reader
+    reader = tiny_model.features_._reader
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with reader.lock:
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(10)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: killed by the alarm if it hangs
+            signal.alarm(20)
+            ok = [p.labels for p in tiny_model.predict_many(SAMPLES)] == expected
+            os._exit(0 if ok else 3)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        thread.join()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    assert tiny_model.features_._reader is reader  # the parent keeps its reader
+
+
 def test_million_character_text_is_classified(tiny_model):
     p = tiny_model.predict("mạng yếu quá " * 80_000)  # ~1,000,000 characters
     assert "network_quality" in p.scores["complaint_type"]

@@ -95,6 +95,10 @@ class Prediction:
 
     def __getattr__(self, name: str) -> Any:  # only called for attributes not set: the lazy scores
         batch = self.__dict__.get("_batch")
+        if name == "scores" and batch is None and "scores" in self.__dict__:
+            # another thread built them after this one missed them (it sets them before it lets go
+            # of the batch)
+            return self.__dict__["scores"]
         if name != "scores" or batch is None:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         row = self.__dict__["_row"]
@@ -662,6 +666,17 @@ class FeedbackClassifier:
         if isinstance(texts, Mapping):  # iterating it would classify its keys
             raise TextTypeError(
                 "predict_many takes a list of texts, got a dict; pass list(d.values()) to classify its values"
+            )
+        if hasattr(texts, "columns") and hasattr(
+            texts, "iloc"
+        ):  # a DataFrame: iterating gives its column names
+            raise TextTypeError(
+                "predict_many takes a list of texts, got a DataFrame; pass its text column, e.g. df['text']"
+            )
+        if not isinstance(texts, Iterable):
+            raise TextTypeError(
+                f"predict_many takes a list of texts, got {type(texts).__name__} ({texts!r:.40}); "
+                f"for one text use predict(text)"
             )
         if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
             raise ParameterError(f"n_jobs must be a positive whole number or -1, got {n_jobs!r}")

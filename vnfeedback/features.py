@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -306,6 +308,7 @@ class FeatureExtractor:
             reader = getattr(self, "_reader", None)
             if reader is None or reader.full():
                 reader = self._reader = _BatchReader(self)
+                _WITH_READERS.add(self)
         return reader
 
     def _transform_flagged_by_text(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, list[bool]]:
@@ -463,6 +466,23 @@ def _normalize_views(matrix: sp.csr_matrix, view_of_column: np.ndarray, n_views:
 # --- the batch path of prediction ----------------------------------------------------------------
 
 _READER_LOCK = threading.Lock()
+# Extractors whose reader was built in this process. A child forked while another thread of its
+# parent held a reader's lock (and was halfway through filling the reader's tables) inherits that
+# lock held for ever: the child drops such a reader, to be built afresh, and takes a new module
+# lock. A reader whose lock was free is whole (its tables change only under the lock) and is kept.
+_WITH_READERS: weakref.WeakSet[FeatureExtractor] = weakref.WeakSet()
+
+
+def _forget_readers_after_fork() -> None:
+    global _READER_LOCK
+    _READER_LOCK = threading.Lock()
+    for extractor in list(_WITH_READERS):
+        reader = extractor.__dict__.get("_reader")
+        if reader is not None and reader.lock.locked():
+            extractor._reader = None
+
+
+os.register_at_fork(after_in_child=_forget_readers_after_fork)
 _PACK_BITS = 21  # an n-gram of up to three ids packs exactly into one int64 key
 _ID_LIMIT = 1 << _PACK_BITS  # ids at or above this would not pack exactly
 _MAX_IDS = 1_000_000  # a reader whose tables grow past this starts afresh (bounded memory)

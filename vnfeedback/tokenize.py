@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -80,6 +81,14 @@ def drop_boundaries(tokens: list[str]) -> list[str]:
 # --- underthesea -------------------------------------------------------------------------------
 
 _underthesea_lock = threading.Lock()
+
+
+def _new_lock_after_fork() -> None:  # a child must not inherit the lock held by a parent's thread
+    global _underthesea_lock
+    _underthesea_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 @functools.cache
