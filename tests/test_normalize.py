@@ -209,6 +209,37 @@ def test_number_windows_give_what_the_whole_texts_give(texts):
     assert prepare_many(texts) == [prepare(t) for t in texts]
 
 
+# Runs that made a rule rescan to the end of the run from every position (seconds for 20,000
+# characters, the longest text the model reads): each with the rule it hit.
+QUADRATIC_BEFORE = {
+    "1": "xxspeed (its mbps branch)",
+    "1a": "xxnum (a run of digits ending in a letter)",
+    "1.": "xxurl",
+    "1-": "xxurl",
+    "+84": "xxemail",
+}
+
+
+@pytest.mark.parametrize("piece", list(QUADRATIC_BEFORE))
+def test_long_runs_take_time_in_proportion_to_their_length(piece):
+    # a scaling check, not a speed goal: 8 times the text may take about 8 times as long, not 64
+    import time
+
+    def seconds(n):
+        text = (piece[:-1] * n + piece[-1:]) if piece == "1a" else piece * n
+        text = text[: n * 2]
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            prepare(text)
+            prepare_many([text, "x 1"])
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    small, large = seconds(1_250), seconds(10_000)
+    assert large < 0.02 or large / small < 24, (QUADRATIC_BEFORE[piece], small, large)
+
+
 def test_emoticons_only_count_as_whole_tokens():
     assert normalize("cảm ơn :) :(") == "cảm ơn xxemopos xxemoneg"
     assert "xxemopos" not in normalize("abc:)")

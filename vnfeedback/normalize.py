@@ -190,12 +190,18 @@ def _tone_only_table() -> dict[int, str]:
 
 _L = r"a-zà-ỹđ"  # lower-case Vietnamese letters (NFC, after lower-casing)
 _TLD = r"\.(?:com|vn|net|org|info|io|me|ly)\b"  # the web addresses the URL rule knows without a scheme
+# Every rule must take time linear in the text: a rule that is tried at every position of a long run
+# and scans to the run's end each time takes seconds on 20,000 characters (``"1." * 10_000``, a
+# single pasted line). So an address's parts are bounded as in DNS and e-mail (a label of at most 63
+# characters, at most 16 labels, a mailbox name of at most 64), and the number rules below never
+# start again inside a run of digits where the start of the run could not match.
+_LABEL = r"[\w-]{1,63}"
 _PLACEHOLDER_RULES: list[tuple[re.Pattern[str], str]] = [
     (
-        re.compile(rf"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*{_TLD}(?:/\S*)?"),
+        re.compile(rf"(?:https?://|www\.)\S+|\b{_LABEL}(?:\.{_LABEL}){{0,15}}{_TLD}(?:/\S*)?"),
         " xxurl ",
     ),
-    (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), " xxemail "),
+    (re.compile(rf"\b[\w.+-]{{1,64}}@{_LABEL}(?:\.{_LABEL}){{1,15}}\b"), " xxemail "),
     # The rules below start with the character they consume first and check what precedes it with a
     # lookbehind only then ("\d(?<!x\d)" = "(?<!x)\d"): the same matches, but the regex engine can skip
     # ahead to the next candidate character instead of trying the whole pattern at every position.
@@ -211,7 +217,7 @@ _PLACEHOLDER_RULES: list[tuple[re.Pattern[str], str]] = [
     ),
     (
         re.compile(
-            rf"\d(?:(?<![\w.,]\d)\d*(?:[.,]\d+)?\s?(?:gb|mb|kb|g|m)(?:b)?/?(?:s|giây)(?![{_L}])|\d*\s?(?:mbps|kbps|gbps)(?![{_L}]))"
+            rf"\d(?:(?<![\w.,]\d)\d*(?:[.,]\d+)?\s?(?:gb|mb|kb|g|m)(?:b)?/?(?:s|giây)(?![{_L}])|(?<!\d\d)\d*\s?(?:mbps|kbps|gbps)(?![{_L}]))"
         ),
         " xxspeed ",
     ),
@@ -219,7 +225,8 @@ _PLACEHOLDER_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\d(?<![\w/]\d)\d?[/-]\d{1,2}(?:[/-]\d{2,4})?(?![\w/])"), " xxdate "),
     (re.compile(rf"\d(?<!\w\d)\d?h(?:\d{{2}})?(?![{_L}\d])"), " xxtime "),
     (re.compile(r"(?<![\w])(?:[a-z]{1,6}\d{2,4}[a-z]{0,3}|\d[a-z]\d{2,4}[a-z]{0,2})(?![\w])"), " xxpackage "),
-    (re.compile(rf"\d(?<![{_L}]\d)\d*(?:[.,]\d+)*(?![{_L}\d])"), " xxnum "),
+    # (a digit after a digit starts a match only where the run's first digit could not: after a letter)
+    (re.compile(rf"\d(?<![{_L}]\d)(?<!(?<![{_L}])\d\d)\d*(?:[.,]\d+)*(?![{_L}\d])"), " xxnum "),
 ]
 # The first two rules can only match a text that ``_ADDRESS_GATE`` finds; the others all need a digit.
 _ADDRESS_PASS, _DIGIT_PASS = _PLACEHOLDER_RULES[:2], _PLACEHOLDER_RULES[2:]
