@@ -142,7 +142,9 @@ def test_wrong_shape_is_caught_even_with_a_matching_checksum(model_copy):
     arrays = _arrays(model_copy)
     arrays["intent/coef"] = arrays["intent/coef"][:, :-1]
     _replace_arrays(model_copy, arrays)
-    with pytest.raises(ModelFileError, match=r"'intent/coef' has dtype .* expected float"):
+    with pytest.raises(
+        ModelFileError, match=r"'intent/coef' is float.. of shape .* expected float32/float64"
+    ):
         load_model(model_copy)
 
 
@@ -177,12 +179,12 @@ def test_unknown_feature_option_in_model_json_is_refused(model_copy):
         load_model(model_copy)
 
 
-@pytest.mark.parametrize("value", ["x", None, True, 1.5, [0.5]])
+@pytest.mark.parametrize("value", ["x", None, True, 1.5, [0.5], 0, 1])
 def test_a_bad_review_threshold_in_model_json_is_named(model_copy, value):
     config = json.loads((model_copy / "model.json").read_text(encoding="utf-8"))
     config["review"]["min_proba"] = value  # a hand edit: float("x") crashed deep inside the loader
     (model_copy / "model.json").write_text(json.dumps(config), encoding="utf-8")
-    with pytest.raises(ModelFileError, match=r"review.min_proba must be a number from 0 to 1, got"):
+    with pytest.raises(ModelFileError, match=r"review.min_proba must be a number in \(0, 1\), got"):
         load_model(model_copy)
 
 
@@ -191,3 +193,150 @@ def test_model_saved_before_the_concept_view_loads_without_it(model_copy):
     del config["features"]["concepts"]
     (model_copy / "model.json").write_text(json.dumps(config), encoding="utf-8")
     assert load_model(model_copy).features_.concepts is False
+
+
+# --- damaged or hostile model directories (a probe of the loader, session 7): each once crashed
+# inside numpy/json/pathlib, hung, or loaded and then gave NaN scores or crashed at predict time
+
+
+def _npz_with(path, name, data):
+    """arrays.npz with one member replaced by raw bytes, checksum recomputed."""
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(path / "arrays.npz") as source, zipfile.ZipFile(buffer, "w") as target:
+        for item in source.namelist():
+            target.writestr(item, data if item == name else source.read(item))
+    _set_file(path, "arrays.npz", buffer.getvalue())
+
+
+def _set_file(path, name, data):
+    (path / name).write_bytes(data)
+    config = json.loads((path / "model.json").read_text(encoding="utf-8"))
+    config["files"][name] = hashlib.sha256(data).hexdigest()
+    (path / "model.json").write_text(json.dumps(config), encoding="utf-8")
+
+
+def _huge_npy_header():
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (100000000000,), }"
+    header += " " * (63 - len(header) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + b"\x00" * 64
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: _npz_with(d, "intent/C.npy", b"junk"), r"arrays.npz cannot be read|'intent/C' is"),
+        (lambda d: _npz_with(d, "intent/C.npy", _huge_npy_header()), r"arrays.npz cannot be read"),
+        (
+            lambda d: _set_file(d, "arrays.npz", _npy_bytes()),
+            r"not an .npz archive",
+        ),
+        (
+            lambda d: _change_array(d, "intent/intercept", lambda a: a.astype(np.longdouble)),
+            r"expected float32/float64",
+        ),
+        (
+            lambda d: _change_array(d, "intent/coef", lambda a: a * 0 + 1e30),
+            r"'intent/coef' has values outside",
+        ),
+        (lambda d: _change_array(d, "idf", lambda a: a * 0), r"'idf' has values outside"),
+        (
+            lambda d: _change_array(d, "intent/thresholds", lambda a: a + 2),
+            r"'intent/thresholds' has values outside",
+        ),
+    ],
+)
+def test_damaged_arrays_give_a_model_file_error(model_copy, damage, message):
+    damage(model_copy)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(model_copy)
+
+
+def _npy_bytes():
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(3))
+    return buffer.getvalue()
+
+
+def _change_array(path, key, change):
+    arrays = _arrays(path)
+    arrays[key] = change(arrays[key])
+    _replace_arrays(path, arrays)
+
+
+def _edit_config(path, edit):
+    config = json.loads((path / "model.json").read_text(encoding="utf-8"))
+    edit(config)
+    (path / "model.json").write_text(json.dumps(config), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c.update(format_version=True), r"format_version True is not a version number"),
+        (lambda c: c.update(format_version=0), r"format_version 0 is not a version number"),
+        (lambda c: c.update(features=[1]), r"'features' is not an object"),
+        (lambda c: c.update(review=[1]), r"'review' is not an object"),
+        (lambda c: c["features"].update(abbreviations=["a"]), r"bad feature options"),
+        (lambda c: c["review"].update(band=0.9), r"review.band must be a number in \[0, 0.5\)"),
+        (
+            lambda c: c["tasks"]["intent"]["labels"].__setitem__(1, c["tasks"]["intent"]["labels"][0]),
+            "malformed",
+        ),
+        (lambda c: c["tasks"]["intent"]["labels"].__setitem__(1, ""), "malformed"),
+        (
+            lambda c: c.update(label_rules={"complaint_type": {"none_when": {"nosuch": ["praise"]}}}),
+            "'nosuch'",
+        ),
+        (lambda c: c.update(label_rules={"complaint_type": {"none_when": {"intent": ["zzz"]}}}), r"no label"),
+        (
+            lambda c: c.update(label_rules={"complaint_type": {"none_when": ["intent"]}}),
+            r"must map tasks to lists",
+        ),
+        (lambda c: c.update(label_rules={"complaint_type": {"always": {}}}), r"takes 'none_when'"),
+        (lambda c: c.update(label_rules={"intent": {"none_when": {}}}), r"must be a multilabel task"),
+    ],
+)
+def test_inconsistent_model_json_gives_a_model_file_error_at_load(model_copy, edit, message):
+    _edit_config(model_copy, edit)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(model_copy)
+
+
+def test_deeply_nested_json_and_odd_vocabularies_are_refused(model_copy):
+    (model_copy / "model.json").write_text('{"format": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    with pytest.raises(ModelFileError, match=r"model.json is not valid JSON"):
+        load_model(model_copy)
+
+
+@pytest.mark.parametrize(
+    ("vocabulary", "message"), [(lambda v: [v[0], *v[:-1]], "listed twice"), (lambda v: [], "no features")]
+)
+def test_a_vocabulary_with_a_name_twice_or_none_is_refused(tiny_model_dir, tmp_path, vocabulary, message):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model_dir, copy)
+    names = vocabulary(json.loads((copy / "vocabulary.json").read_text(encoding="utf-8")))
+    _set_file(copy, "vocabulary.json", json.dumps(names).encode())
+    _edit_config(copy, lambda c: c.update(n_features=len(names)))
+    with pytest.raises(ModelFileError, match=message):
+        load_model(copy)
+
+
+def test_a_fifo_or_a_device_in_the_model_directory_is_refused_not_read(model_copy):
+    import os
+
+    (model_copy / "arrays.npz").unlink()
+    os.symlink("/dev/zero", model_copy / "arrays.npz")
+    with pytest.raises(ModelFileError, match=r"arrays.npz is not a regular file"):
+        load_model(model_copy)
+    (model_copy / "model.json").unlink()
+    os.mkfifo(model_copy / "model.json")  # reading it would wait for a writer for ever
+    with pytest.raises(ModelFileError, match=r"model.json is not a regular file"):
+        load_model(model_copy)
+
+
+@pytest.mark.parametrize("path", [123, b"models", ["x"], ""])
+def test_a_path_that_is_not_a_directory_name_is_refused(path):
+    with pytest.raises(ModelFileError, match="a model is a directory path"):
+        vnfeedback.load(path)

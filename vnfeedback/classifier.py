@@ -521,7 +521,14 @@ class FeedbackClassifier:
                     f"label_rules[{target!r}] takes 'none_when' and/or 'some_when', got {rule!r}"
                 )
             seen: dict[str, set] = {}
-            for when in rule.values():
+            for kind, when in rule.items():
+                if not isinstance(when, Mapping) or not all(
+                    isinstance(values, (list, tuple, set)) and all(isinstance(v, str) for v in values)
+                    for values in when.values()
+                ):
+                    raise ParameterError(
+                        f"label_rules[{target!r}][{kind!r}] must map tasks to lists of labels, got {when!r}"
+                    )
                 for task, values in when.items():
                     if tasks.get(task) != "single":
                         raise ParameterError(

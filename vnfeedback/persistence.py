@@ -20,6 +20,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import tempfile
 import zipfile
 from importlib import resources
@@ -30,7 +31,7 @@ import numpy as np
 
 from . import __version__
 from .classifier import _plain_rules
-from .errors import ModelFileError
+from .errors import ModelFileError, ParameterError
 from .features import VIEW_NAMES, FeatureExtractor
 from .models import TASK_KINDS, TaskModel
 
@@ -40,6 +41,11 @@ FORMAT = "vnfeedback-model"
 FORMAT_VERSION = 1
 _FILES = ("vocabulary.json", "arrays.npz", "card.json")
 _ARRAY_NAMES = ("coef", "intercept", "calib_coef", "calib_intercept", "thresholds", "C")
+# What a trained model's numbers can be (the bundled model's weights are below 6, its idf from 1 to
+# 10): far larger weights or a vanishing idf give NaN or infinite scores, so a file with them is
+# damaged, not a model.
+_LARGEST = 1e6
+_SMALLEST_IDF = 1e-3
 DEFAULT_MODEL = "telecom-v1"
 
 
@@ -124,6 +130,8 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
 
 def _read(directory: Path, name: str) -> bytes:
     try:
+        if not stat.S_ISREG(os.stat(directory / name).st_mode):  # a FIFO would hang, /dev/zero never end
+            raise ModelFileError(f"{directory / name} is not a regular file; the model directory is damaged")
         return (directory / name).read_bytes()
     except FileNotFoundError:
         raise ModelFileError(
@@ -136,7 +144,7 @@ def _read(directory: Path, name: str) -> bytes:
 def _parse_json(directory: Path, name: str, data: bytes) -> Any:
     try:
         return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{directory / name} is not valid JSON ({exc}); the file is corrupt") from None
 
 
@@ -156,6 +164,11 @@ def load_model(path: str | os.PathLike) -> Any:
     """
     from .classifier import FeedbackClassifier
 
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise ModelFileError(
+            f"a model is a directory path (str or os.PathLike), got {path!r}; "
+            f"call vnfeedback.load() for the bundled model"
+        )
     directory = Path(path)
     if not directory.is_dir():
         raise ModelFileError(
@@ -170,7 +183,13 @@ def load_model(path: str | os.PathLike) -> Any:
         f"not a {FORMAT} file",
     )
     version = config.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    _check(
+        isinstance(version, int) and not isinstance(version, bool) and version >= 1,
+        directory,
+        "model.json",
+        f"format_version {version!r} is not a version number",
+    )
+    if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{directory / 'model.json'}: format version {version!r} is newer than this vnfeedback "
             f"({__version__}) reads ({FORMAT_VERSION}); upgrade vnfeedback"
@@ -201,6 +220,8 @@ def load_model(path: str | os.PathLike) -> Any:
         "expected a list of feature names like 'w|mạng yếu'",
     )
     n_features = len(vocabulary)
+    _check(n_features > 0, directory, "vocabulary.json", "no features")
+    _check(len(set(vocabulary)) == n_features, directory, "vocabulary.json", "a feature name is listed twice")
     _check(
         config.get("n_features") == n_features,
         directory,
@@ -208,21 +229,34 @@ def load_model(path: str | os.PathLike) -> Any:
         f"{n_features} features, model.json says {config.get('n_features')!r}",
     )
     try:
-        with np.load(io.BytesIO(raw["arrays.npz"]), allow_pickle=False) as npz:
+        npz = np.load(io.BytesIO(raw["arrays.npz"]), allow_pickle=False)
+        _check(isinstance(npz, np.lib.npyio.NpzFile), directory, "arrays.npz", "not an .npz archive")
+        with npz:
             arrays = {key: npz[key] for key in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, MemoryError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
         raise ModelFileError(f"{directory / 'arrays.npz'} cannot be read as numpy arrays ({exc})") from None
 
-    def array(key: str, shape: tuple[int, ...]) -> np.ndarray:
+    def array(key: str, shape: tuple[int, ...], low: float = -_LARGEST, high: float = _LARGEST) -> np.ndarray:
         _check(key in arrays, directory, "arrays.npz", f"array {key!r} is missing")
         value = arrays[key]
         _check(
-            value.dtype.kind == "f" and value.shape == shape,
+            isinstance(value, np.ndarray)
+            and value.dtype in (np.float32, np.float64)
+            and value.shape == shape,
             directory,
             "arrays.npz",
-            f"array {key!r} has dtype {value.dtype} and shape {value.shape}, expected float {shape}",
+            f"array {key!r} is {getattr(value, 'dtype', type(value).__name__)} of shape "
+            f"{getattr(value, 'shape', '?')}, expected float32/float64 {shape}",
         )
         _check(bool(np.isfinite(value).all()), directory, "arrays.npz", f"array {key!r} has NaN or inf")
+        _check(
+            bool(((value >= low) & (value <= high)).all()),
+            directory,
+            "arrays.npz",
+            f"array {key!r} has values outside [{low:g}, {high:g}] (from {value.min():g} to {value.max():g})",
+        )
         return value
 
     tasks = config.get("tasks")
@@ -234,7 +268,8 @@ def load_model(path: str | os.PathLike) -> Any:
             and spec.get("kind") in TASK_KINDS
             and isinstance(spec.get("labels"), list)
             and len(spec["labels"]) >= 2 - (spec.get("kind") == "multilabel")
-            and all(isinstance(label, str) for label in spec["labels"]),
+            and all(isinstance(label, str) and label for label in spec["labels"])
+            and len(set(spec["labels"])) == len(spec["labels"]),
             directory,
             "model.json",
             f"task {task!r} is malformed",
@@ -248,10 +283,12 @@ def load_model(path: str | os.PathLike) -> Any:
             intercept=array(f"{task}/intercept", (k,)),
             calib_coef=array(f"{task}/calib_coef", calib_shape),
             calib_intercept=array(f"{task}/calib_intercept", (k,)),
-            thresholds=array(f"{task}/thresholds", (k,)),
-            C=array(f"{task}/C", (k,)),
+            thresholds=array(f"{task}/thresholds", (k,), 0.0, 1.0),
+            C=array(f"{task}/C", (k,), 0.0),
         )
     # Options missing from an older file take the class defaults; only what was saved is passed on.
+    for key in ("features", "params", "review"):
+        _check(isinstance(config.get(key) or {}, dict), directory, "model.json", f"{key!r} is not an object")
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in (config.get("features") or {}).items()}
     options.setdefault("concepts", False)  # a model saved before the concept view existed has none
     options["abbreviations"] = options.get("abbreviations") or None
@@ -260,12 +297,15 @@ def load_model(path: str | os.PathLike) -> Any:
         if name in params:
             options[name] = tuple(params[name]) if isinstance(params[name], list) else params[name]
     review = config.get("review") or {}
-    for name, key in (("review_min_proba", "min_proba"), ("review_band", "band")):
+    for name, key, fits, allowed in (
+        ("review_min_proba", "min_proba", lambda v: 0 < v < 1, "in (0, 1)"),
+        ("review_band", "band", lambda v: 0 <= v < 0.5, "in [0, 0.5)"),
+    ):
         if key in review:
             value = review[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not fits(value):
                 raise ModelFileError(
-                    f"{directory / 'model.json'}: review.{key} must be a number from 0 to 1, got {value!r}"
+                    f"{directory / 'model.json'}: review.{key} must be a number {allowed}, got {value!r}"
                 )
             options[name] = float(value)
     try:
@@ -276,11 +316,18 @@ def load_model(path: str | os.PathLike) -> Any:
             **options,
         )
         features = FeatureExtractor(**model.feature_params())
-        features.restore(vocabulary, array("idf", (n_features,)))
-    except (TypeError, ValueError) as exc:
+        features.restore(vocabulary, array("idf", (n_features,), _SMALLEST_IDF))
+    except (TypeError, ValueError, AttributeError) as exc:
         if isinstance(exc, ModelFileError):
             raise
         raise ModelFileError(f"{directory / 'model.json'}: bad feature options ({exc})") from None
+    try:  # rules naming a task or label this model does not have would fail at the first predict
+        model._check_rules(
+            {task: spec["kind"] for task, spec in tasks.items()},
+            {task: spec["labels"] for task, spec in tasks.items()},
+        )
+    except ParameterError as exc:
+        raise ModelFileError(f"{directory / 'model.json'}: {exc}") from None
     model.features_ = features
     model.models_ = models
     model.text_column_ = model.text_column
