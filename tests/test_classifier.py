@@ -425,6 +425,21 @@ def test_whole_number_floats_are_the_labels_of_their_integers(small_rows):
     assert [p.labels for p in by_float.predict_many(texts)] == [p.labels for p in by_int.predict_many(texts)]
 
 
+def test_pandas_missing_values_in_dict_rows_are_no_label(small_rows):
+    # rows built by hand from pandas values kept pd.NA, which became a label "<NA>"
+    pd = pytest.importorskip("pandas")
+    missing = [pd.NA, pd.NaT, np.float32("nan"), None]
+    rows = [
+        dict(row, complaint_type=missing[i % 4]) if not row["complaint_type"] else row
+        for i, row in enumerate(small_rows)
+    ]
+    assert any(not row["complaint_type"] for row in small_rows)  # there are rows to change
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
+        model = vnfeedback.train(rows, tasks={"complaint_type": "multilabel"}, n_folds=2)
+    assert model.labels["complaint_type"] == sorted({c for row in small_rows for c in row["complaint_type"]})
+
+
 def test_rare_label_gives_a_warning_naming_it(small_rows):
     with pytest.warns(vnfeedback.VnfeedbackWarning, match="'product_area'.*fewer than 10"):
         vnfeedback.train(small_rows, tasks={"product_area": "single"}, n_folds=2)

@@ -173,7 +173,10 @@ def read_records(data: Any) -> list[dict[str, Any]]:
 
 
 def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """None, a float NaN (numpy's too), or pandas' NA/NaT (an iterable of dicts can hold them)."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    return isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and math.isnan(value)
 
 
 def parse_single(value: Any) -> str | None:
@@ -193,11 +196,9 @@ def parse_single(value: Any) -> str | None:
 def not_a_label(value: Any) -> bool:
     """Whether a single-label cell holds something that is neither a label nor "no label": a bool,
     a fraction, a list, a dict (``parse_single`` gives None for these too)."""
-    if value is None or isinstance(value, str) or parse_single(value) is not None:
+    if isinstance(value, str) or parse_single(value) is not None:
         return False
-    if type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing values
-        return False
-    return not (isinstance(value, numbers.Real) and math.isnan(value))
+    return not _is_missing(value)
 
 
 def parse_multilabel(value: Any) -> list[str]:
