@@ -195,6 +195,7 @@ WINDOW_PIECES = [
     "\n",
     "\xa0",
     "\u3000",
+    "\u1680",  # a space to \s, a letter to the rules' Vietnamese range
     ".",
     "-",
 ]
@@ -205,8 +206,19 @@ WINDOW_PIECES = [
 @example(["pin galaxy a70 4500 ms mà thua", "x2 18 củ.. con này 15 củ là vừa"])  # chains ending in a unit
 @example(["a" * 70 + "12 tr", "c" * 64 + "15k", "d" * 65 + "15k"])  # runs longer than the look-back
 @example(["0912\xa0345\t678 gọi", "1\u30002gb"])
+@example(["\u16806", "ạ\u168012 k", "5\u1680k"])
 def test_number_windows_give_what_the_whole_texts_give(texts):
     assert prepare_many(texts) == [prepare(t) for t in texts]
+
+
+def test_the_window_spaces_are_pythons_whitespace_but_ogham():
+    import re
+
+    from vnfeedback.normalize import _SPACES, _is_gap
+
+    spaces = {chr(c) for c in range(0x110000) if re.fullmatch(rf"[{_SPACES}]", chr(c))}
+    assert spaces == {chr(c) for c in range(0x110000) if chr(c).isspace()} - {"\u1680"}
+    assert all(_is_gap(c) for c in spaces) and _is_gap("\ue000") and not _is_gap("\u1680")
 
 
 # Runs that made a rule rescan to the end of the run from every position (seconds for 20,000

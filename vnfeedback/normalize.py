@@ -349,8 +349,11 @@ _ADDRESS_GATE_RUN = re.compile(_ADDRESS_GATE.pattern.join(("(?:", ")[^\ue000]*")
 # digits. So no match reaches outside the windows, and none of the rules' lookbehinds and lookaheads
 # tells the space before or after a window from the separator that stands there instead. The
 # pattern finds a window from its first digit; ``_digit_windows`` steps back to the start of the run.
-_RUN = r"[^\s\ue000]*"
-_DIGIT_WINDOW = re.compile(rf"\d{_RUN}(?:\s+{_RUN}\d{_RUN})*(?:\s{_RUN})?")
+# A space here is any of Python's whitespace but U+1680 (OGHAM SPACE MARK), which lies inside the
+# letter range ``_L`` and so must stay inside a run, next to the digit a lookbehind checks.
+_SPACES = "\t-\r\x1c-\x20\x85\xa0\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_RUN = rf"[^{_SPACES}\ue000]*"
+_DIGIT_WINDOW = re.compile(rf"\d{_RUN}(?:[{_SPACES}]+{_RUN}\d{_RUN})*(?:[{_SPACES}]{_RUN})?")
 # How far back a window's start is looked for; a run longer than this starts its window at its
 # text's start instead (a larger window is never wrong, only slower).
 _RUN_LOOKBACK = 64
@@ -404,6 +407,11 @@ def prepare_many(texts: list[str]) -> list[str] | None:
     return _digit_windows(joined).split(BATCH_SEPARATOR)
 
 
+def _is_gap(char: str) -> bool:
+    """Whether ``char`` ends a run (``_RUN``): a space of ``_SPACES`` or the batch separator."""
+    return (char.isspace() and char != "\u1680") or char == "\ue000"
+
+
 def _digit_windows(joined: str) -> str:
     """The number rules applied to a joined batch, run only over the windows around its digits
     (``_DIGIT_WINDOW``): the same result as over the whole texts, on a tenth of the characters."""
@@ -411,9 +419,9 @@ def _digit_windows(joined: str) -> str:
     for match in _DIGIT_WINDOW.finditer(joined):
         start, end = match.span()
         low = max(start - _RUN_LOOKBACK, 0)
-        while start > low and not joined[start - 1].isspace() and joined[start - 1] != "\ue000":
+        while start > low and not _is_gap(joined[start - 1]):
             start -= 1
-        if start == low and start and not joined[start - 1].isspace() and joined[start - 1] != "\ue000":
+        if start == low and start and not _is_gap(joined[start - 1]):
             start = joined.rfind("\ue000", 0, start) + 1  # the text's start (its separator's space)
         if spans and spans[-1][1] >= start:
             spans[-1][1] = end
