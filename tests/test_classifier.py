@@ -75,7 +75,7 @@ def test_batch_predictions_read_like_plain_ones(tiny_model):
     assert pickle.loads(pickle.dumps(fresh[0])).scores == tiny_model.predict(SAMPLES[0]).scores
     with pytest.raises(AttributeError, match="cannot assign"):
         fresh[0].labels = {}
-    with pytest.raises(KeyError):
+    with pytest.raises(ParameterError, match="task must be one of"):
         fresh[1].max_score("no_such_task")
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         fresh[1].nothing  # noqa: B018
@@ -243,6 +243,52 @@ def test_predict_many_refuses_a_dataframe_and_a_non_iterable(tiny_model):
     for value in (None, 5):
         with pytest.raises(TextTypeError, match=f"got {type(value).__name__}"):
             tiny_model.predict_many(value)
+
+
+def test_numpy_whole_numbers_are_whole_numbers_and_bools_are_not(tiny_model):
+    texts = SAMPLES * 3
+    assert tiny_model.predict_many(texts, batch_size=np.int64(2)) == tiny_model.predict_many(texts)
+    for bad in ({"batch_size": True}, {"n_jobs": True}, {"batch_size": 2.0}):
+        with pytest.raises(ParameterError, match="whole number"):
+            tiny_model.predict_many(texts, **bad)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda m: m.explain("mạng yếu", task=["intent"]), r"task must be one of .* got \['intent'\]"),
+        (lambda m: m.explain("mạng yếu", task="intent", label=["complaint"]), r"label must be one of"),
+        (lambda m: m.predict("mạng yếu").max_score("nosuch"), r"task must be one of .* got 'nosuch'"),
+    ],
+)
+def test_explain_and_max_score_name_a_bad_task_or_label(tiny_model, call, message):
+    with pytest.raises(ParameterError, match=message):
+        call(tiny_model)
+
+
+@pytest.mark.parametrize(
+    ("rows", "options", "message"),
+    [
+        (
+            lambda rows: [{0: r["text"], 1: r["intent"]} for r in rows],
+            {},
+            r"column names must be text, got \[0, 1\]",
+        ),
+        (lambda rows: rows, {"tasks": {0: "single"}}, r"a task is named by its column, as text; got 0"),
+        (lambda rows: rows, {"tasks": TASKS, "random_state": None}, r"random_state must be a whole number"),
+        (lambda rows: rows, {"tasks": TASKS, "random_state": "x"}, r"random_state must be a whole number"),
+        (
+            lambda rows: [dict(r, complaint_type=["a|b"]) if i < 9 else r for i, r in enumerate(rows)],
+            {"tasks": TASKS},
+            r"label\(s\) \['a\|b'\] contain '\|'",
+        ),
+    ],
+)
+def test_training_refuses_what_it_cannot_name_or_write(small_rows, rows, options, message):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
+        with pytest.raises((DataError, ParameterError), match=message):
+            vnfeedback.train(rows(small_rows), n_folds=2, **options)
 
 
 def test_lazy_scores_read_by_two_threads_at_once(tiny_model):

@@ -340,3 +340,12 @@ def test_a_fifo_or_a_device_in_the_model_directory_is_refused_not_read(model_cop
 def test_a_path_that_is_not_a_directory_name_is_refused(path):
     with pytest.raises(ModelFileError, match="a model is a directory path"):
         vnfeedback.load(path)
+
+
+def test_saving_onto_a_file_or_under_one_is_refused_by_name(tiny_model, tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ModelFileError, match=r"'.*file' is a file; a model is saved as a directory"):
+        tiny_model.save(tmp_path / "file")
+    with pytest.raises(ModelFileError, match=r"cannot make the directory .*: a file is in the way"):
+        tiny_model.save(tmp_path / "file" / "model")
+    assert (tmp_path / "file").read_text() == "x"

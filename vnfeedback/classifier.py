@@ -29,6 +29,7 @@ import gc
 import hashlib
 import itertools
 import json
+import numbers
 import platform
 import warnings
 from collections import Counter
@@ -123,6 +124,8 @@ class Prediction:
         for name, _, _, tops in self.__dict__.get("_batch") or ():
             if name == task:
                 return tops[self.__dict__["_row"]]
+        if task not in self.labels:
+            raise ParameterError(f"task must be one of {list(self.labels)}, got {task!r}")
         return max(self.scores[task].values())
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,6 +158,11 @@ def _collector_paused(n_texts: int):
         yield
     finally:
         gc.enable()
+
+
+def _whole(value: Any) -> bool:
+    """A whole number, numpy's included, and not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def check_text(text: Any, where: str = "text") -> str:
@@ -335,8 +343,10 @@ class FeedbackClassifier:
     # --- training -------------------------------------------------------------------------------
 
     def _validate_params(self) -> None:
-        if not isinstance(self.n_folds, int) or self.n_folds < 2:
+        if not _whole(self.n_folds) or self.n_folds < 2:
             raise ParameterError(f"n_folds must be a whole number >= 2, got {self.n_folds!r}")
+        if not _whole(self.random_state):  # None would make training unrepeatable
+            raise ParameterError(f"random_state must be a whole number, got {self.random_state!r}")
         grid = tuple(self.C_grid) if isinstance(self.C_grid, (list, tuple)) else ()
         if not grid or not all(isinstance(c, (int, float)) and c > 0 for c in grid):
             raise ParameterError(f"C_grid must be a non-empty tuple of positive numbers, got {self.C_grid!r}")
@@ -433,9 +443,18 @@ class FeedbackClassifier:
                 stacklevel=2,
             )
         for task, kind in tasks.items():
+            if not isinstance(task, str):
+                raise ParameterError(f"a task is named by its column, as text; got {task!r}")
             if kind not in TASK_KINDS:
                 raise ParameterError(f"task {task!r} has kind {kind!r}; a kind is one of {TASK_KINDS}")
         texts, targets = self._targets(rows, tasks)
+        for task, kind in tasks.items():
+            piped = sorted({label for labels in targets[task] for label in labels if "|" in label})
+            if kind == "multilabel" and piped:  # CSV output writes a row's labels as "a|b"
+                raise DataError(
+                    f"task {task!r}: label(s) {piped[:5]} contain '|', which separates labels in CSV; "
+                    f"rename them"
+                )
         self._check_rules(tasks, targets)
 
         # accent-stripped copies of the comments that have diacritics, after the originals
@@ -500,7 +519,7 @@ class FeedbackClassifier:
                 "label_counts": label_counts,
             },
             "cv_metrics": {
-                "folds": self.n_folds,
+                "folds": int(self.n_folds),
                 "note": "out-of-fold predictions on the training data (features fitted on all of it)",
                 "tasks": {
                     task: metrics_from_proba(self.models_[task], y, proba, predicted=decided[task])
@@ -608,11 +627,11 @@ class FeedbackClassifier:
             "class_weight": self.class_weight,
             "nb_weighting": self.nb_weighting,
             "augment_stripped": self.augment_stripped,
-            "n_folds": self.n_folds,
+            "n_folds": int(self.n_folds),
             "review_min_proba": self.review_min_proba,
             "review_band": self.review_band,
             "label_rules": _plain_rules(self.label_rules),
-            "random_state": self.random_state,
+            "random_state": int(self.random_state),
         }
 
     # --- prediction -----------------------------------------------------------------------------
@@ -685,10 +704,11 @@ class FeedbackClassifier:
                 f"predict_many takes a list of texts, got {type(texts).__name__} ({texts!r:.40}); "
                 f"for one text use predict(text)"
             )
-        if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
+        if not _whole(n_jobs) or n_jobs == 0 or n_jobs < -1:
             raise ParameterError(f"n_jobs must be a positive whole number or -1, got {n_jobs!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if not _whole(batch_size) or batch_size < 1:
             raise ParameterError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+        n_jobs, batch_size = int(n_jobs), int(batch_size)
         texts = [check_text(t, where=f"texts[{i}]") for i, t in enumerate(texts)]
         batches = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
         if n_jobs == 1 or len(batches) <= 1:
@@ -879,7 +899,7 @@ class FeedbackClassifier:
         self._check_fitted()
         text = check_text(text)
         task = task if task is not None else next(iter(self.models_))
-        if task not in self.models_:
+        if not isinstance(task, str) or task not in self.models_:
             raise ParameterError(f"task must be one of {list(self.models_)}, got {task!r}")
         model = self.models_[task]
         if label is None:
@@ -889,9 +909,9 @@ class FeedbackClassifier:
                 label = chosen
             else:  # the top label, predicted or not
                 label = chosen[0] if chosen else max(model.labels, key=prediction.scores[task].get)
-        if label not in model.labels:
+        if not isinstance(label, str) or label not in model.labels:
             raise ParameterError(f"label must be one of {model.labels} for task {task!r}, got {label!r}")
-        if not isinstance(top, int) or top < 1:
+        if not _whole(top) or top < 1:
             raise ParameterError(f"top must be a whole number >= 1, got {top!r}")
         row = self.features_.transform([text])
         k = model.labels.index(label)

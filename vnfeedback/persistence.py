@@ -74,7 +74,16 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
     """
     model._check_fitted()
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and not target.is_dir():
+        raise ModelFileError(
+            f"{str(target)!r} is a file; a model is saved as a directory: choose another path"
+        )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ModelFileError(
+            f"cannot make the directory {str(target.parent)!r}: a file is in the way; choose another path"
+        ) from None
     features: FeatureExtractor = model.features_
     arrays = {"idf": features.idf_}
     for task, task_model in model.models_.items():

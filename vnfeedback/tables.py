@@ -249,6 +249,11 @@ def infer_tasks(rows: list[dict[str, Any]], text_column: str) -> dict[str, str]:
     Columns named like metadata (id, date, channel, region, ...) and columns with many distinct
     values are left out.
     """
+    odd = [c for c in rows[0] if not isinstance(c, str)]
+    if odd:
+        raise DataError(
+            f"column names must be text, got {odd[:5]}; rename the columns (df.columns = df.columns.astype(str))"
+        )
     columns = [c for c in rows[0] if c != text_column and c.lower() not in _NOT_TASKS]
     tasks = {}
     for column in columns:
