@@ -667,7 +667,8 @@ class FeedbackClassifier:
     ) -> list[Prediction]:
         """Classify many comments; same order and same results as ``predict`` one by one.
 
-        Identical texts are read once, and each batch is read as a whole. With ``n_jobs > 1`` the
+        Identical texts are read once (and share one ``Prediction``: treat predictions as
+        read-only), and each batch is read as a whole. With ``n_jobs > 1`` the
         batches are shared among worker processes; every prediction then travels back by pickle,
         which eats most of the gain, so for archives ``vnfeedback classify --jobs`` (whose workers
         write their own output) is the parallel path. While a long list (at least the collector's first
