@@ -37,3 +37,36 @@ def tiny_model_dir(tiny_model, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "tiny"
     tiny_model.save(path)
     return path
+
+
+def _fork_while_held(lock, child) -> int:
+    """Fork while another thread holds ``lock``; the child runs ``child()`` (True: exit 0) under a
+    20 s alarm, so a child that hangs on the inherited lock dies instead. Returns the wait status."""
+    import os
+    import signal
+    import threading
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with lock:
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(10)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(20)
+            os._exit(0 if child() else 3)
+        return os.waitpid(pid, 0)[1]
+    finally:
+        release.set()
+        thread.join()
+
+
+@pytest.fixture
+def fork_while_held():
+    return _fork_while_held

@@ -303,34 +303,15 @@ def test_lazy_scores_read_by_two_threads_at_once(tiny_model):
         type(p).__getattr__(p, "other")
 
 
-def test_a_child_forked_while_a_thread_reads_does_not_hang(tiny_model):
+def test_a_child_forked_while_a_thread_reads_does_not_hang(tiny_model, fork_while_held):
     # the reader's lock, held by another thread of the parent at the fork, stayed held in the child
     import os
-    import signal
-    import threading
 
     expected = [p.labels for p in tiny_model.predict_many(SAMPLES)]  # builds the reader
     reader = tiny_model.features_._reader
-    held, release = threading.Event(), threading.Event()
-
-    def hold():
-        with reader.lock:
-            held.set()
-            release.wait(30)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    held.wait(10)
-    try:
-        pid = os.fork()
-        if pid == 0:  # the child: killed by the alarm if it hangs
-            signal.alarm(20)
-            ok = [p.labels for p in tiny_model.predict_many(SAMPLES)] == expected
-            os._exit(0 if ok else 3)
-        _, status = os.waitpid(pid, 0)
-    finally:
-        release.set()
-        thread.join()
+    status = fork_while_held(
+        reader.lock, lambda: [p.labels for p in tiny_model.predict_many(SAMPLES)] == expected
+    )
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
     assert tiny_model.features_._reader is reader  # the parent keeps its reader
 

@@ -93,26 +93,8 @@ def test_pieces_cover_the_text_and_respect_the_limit(text):
     assert "".join("".join(p.split()) for p in pieces) == "".join(text.split())
 
 
-def test_a_forked_child_does_not_inherit_the_underthesea_lock_held():
+def test_a_forked_child_does_not_inherit_the_underthesea_lock_held(fork_while_held):
     import os
-    import threading
 
-    held, release = threading.Event(), threading.Event()
-
-    def hold():
-        with tokenize._underthesea_lock:
-            held.set()
-            release.wait(30)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    held.wait(10)
-    try:
-        pid = os.fork()
-        if pid == 0:
-            os._exit(3 if tokenize._underthesea_lock.locked() else 0)
-        _, status = os.waitpid(pid, 0)
-    finally:
-        release.set()
-        thread.join()
+    status = fork_while_held(tokenize._underthesea_lock, lambda: not tokenize._underthesea_lock.locked())
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
