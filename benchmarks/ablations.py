@@ -23,6 +23,8 @@ VARIANTS = {
     "no negation view": {"negation": False},
     "concept view": {"concepts": True},
     "accent-stripped copies": {"augment_stripped": True},
+    # the two that helped ViSFD most, together (session 7's search of combinations)
+    "NB weighting, no negation view": {"nb_weighting": True, "negation": False},
 }
 
 
