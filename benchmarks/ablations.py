@@ -74,7 +74,8 @@ def run(*, data_dir: str | None) -> None:
         f"{len(datasets.visfd(root, 'dev')):,}, telecom train {len(load('train')):,}"
     )
     body += (
-        "\n\nOne option changed at a time from the `vnfeedback.train` defaults; public corpora scored on their "
+        "\n\nOne option changed at a time from the `vnfeedback.train` defaults (the last row: two together); "
+        "public corpora scored on their "
         "dev splits, the telecom corpus by 5-fold cross-validation on its training split with the label "
         "rules. Differences of a few tenths "
         f"are within noise ({sizes})."
