@@ -694,9 +694,7 @@ class FeedbackClassifier:
             raise TextTypeError(
                 "predict_many takes a list of texts, got a dict; pass list(d.values()) to classify its values"
             )
-        if hasattr(texts, "columns") and hasattr(
-            texts, "iloc"
-        ):  # a DataFrame: iterating gives its column names
+        if hasattr(texts, "columns") and hasattr(texts, "iloc"):  # a DataFrame: iterating gives its columns
             raise TextTypeError(
                 "predict_many takes a list of texts, got a DataFrame; pass its text column, e.g. df['text']"
             )
