@@ -205,6 +205,26 @@ def test_text_with_nothing_to_read_needs_review(tiny_model, text):
     assert any("nothing to read" in r for r in p.review_reasons)
 
 
+def test_review_reasons_name_the_task_the_number_and_the_labels(tiny_model):
+    # each reason follows the rule of the module docstring, with the numbers that broke it
+    import re
+
+    reasons = [
+        r
+        for p in tiny_model.predict_many([f"{t} {i}" for i in range(20) for t in SAMPLES])
+        for r in p.review_reasons
+    ]
+    single = [r for r in reasons if "top probability" in r]
+    multi = [r for r in reasons if "of the threshold" in r]
+    assert single and multi
+    assert all(re.fullmatch(r"(product_area|intent): top probability 0\.\d\d < 0\.5", r) for r in single)
+    labels = "|".join(tiny_model.labels["complaint_type"])
+    assert all(
+        re.fullmatch(rf"complaint_type: ({labels})(, ({labels}))* within 0\.1 of the threshold", r)
+        for r in multi
+    )
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import gc
 import hashlib
 import itertools
@@ -33,7 +34,7 @@ import numbers
 import platform
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -823,36 +824,42 @@ class FeedbackClassifier:
         return out
 
     def _review_flags(self, probas: dict[str, np.ndarray], has_words: Sequence[bool]) -> np.ndarray:
-        """Whether each text needs review: ``Prediction.needs_review``, whose reasons
-        ``_predictions`` spells out by the same tests."""
+        """Whether each text needs review: ``Prediction.needs_review`` without the reasons."""
         flags = ~np.asarray(has_words, dtype=bool)
+        for failed, _ in self._review_tests(probas):
+            flags |= failed
+        return flags
+
+    def _review_tests(
+        self, probas: dict[str, np.ndarray]
+    ) -> Iterator[tuple[np.ndarray, Callable[[int], str]]]:
+        """The review rule of each task (module docstring): which texts fail it, and why text ``i``
+        failed. ``_predictions`` and ``_review_flags`` both read the rule from here."""
         for task, model in self.models_.items():
             p = probas[task]
             if model.kind == "single":
-                flags |= p.max(axis=1) < self.review_min_proba
+                top = p.max(axis=1)
+                yield top < self.review_min_proba, functools.partial(self._too_unsure, task, top)
             else:
-                flags |= (np.abs(p - np.asarray(model.thresholds)) < self.review_band).any(axis=1)
-        return flags
+                close = np.abs(p - np.asarray(model.thresholds)) < self.review_band
+                yield close.any(axis=1), functools.partial(self._too_close, task, model.labels, close)
+
+    def _too_unsure(self, task: str, top: np.ndarray, i: int) -> str:
+        return f"{task}: top probability {top[i]:.2f} < {self.review_min_proba}"
+
+    def _too_close(self, task: str, names: list[str], close: np.ndarray, i: int) -> str:
+        near = ", ".join(names[k] for k in np.flatnonzero(close[i]))
+        return f"{task}: {near} within {self.review_band} of the threshold"
 
     def _predictions(self, probas: dict[str, np.ndarray], has_words: list[bool]) -> list[Prediction]:
         """The predictions of a batch from its probabilities, decided with array operations."""
         reasons: list[list[str]] = [
             [] if w else ["nothing to read: the text has no words"] for w in has_words
         ]
+        for failed, why in self._review_tests(probas):
+            for i in np.flatnonzero(failed).tolist():
+                reasons[i].append(why(i))
         tops = {task: p.max(axis=1) for task, p in probas.items()}  # each task's top probability per text
-        for task, model in self.models_.items():
-            p, names = probas[task], model.labels
-            if model.kind == "single":
-                confidence = tops[task]
-                for i in np.flatnonzero(confidence < self.review_min_proba).tolist():
-                    reasons[i].append(
-                        f"{task}: top probability {confidence[i]:.2f} < {self.review_min_proba}"
-                    )
-            else:
-                close = np.abs(p - np.asarray(model.thresholds)) < self.review_band
-                for i in np.flatnonzero(close.any(axis=1)).tolist():
-                    near = ", ".join(names[k] for k in np.flatnonzero(close[i]))
-                    reasons[i].append(f"{task}: {near} within {self.review_band} of the threshold")
         labels = self.decide(probas)
         tasks = list(self.models_)
         label_rows = zip(*(labels[task] for task in tasks), strict=True)
