@@ -728,14 +728,19 @@ class FeedbackClassifier:
             return [self._predict_batch(batch) for batch in batches]
 
     def _predict_batch(self, texts: list[str]) -> list[Prediction]:
-        unique = list(dict.fromkeys(texts))
-        decisions, has_words = self.features_.scores_flagged(unique, self._stacked_coef())
-        probas = self._probas(decisions)
+        unique, probas, has_words = self._read_batch(texts)
         predictions = self._predictions(probas, has_words)
         if len(unique) == len(texts):
             return predictions
         by_text = dict(zip(unique, predictions, strict=True))
         return [by_text[t] for t in texts]
+
+    def _read_batch(self, texts: list[str]) -> tuple[list[str], dict[str, np.ndarray], list[bool]]:
+        """A batch's distinct texts (identical ones are read once), every task's probabilities for
+        them, and whether each has a word: what ``predict_many`` and the batch columns start from."""
+        unique = list(dict.fromkeys(texts))
+        decisions, has_words = self.features_.scores_flagged(unique, self._stacked_coef())
+        return unique, self._probas(decisions), has_words
 
     def _stacked_coef(self) -> np.ndarray:
         """All tasks' coefficients side by side, (n_features, n_labels of every task), float64 in
@@ -807,9 +812,7 @@ class FeedbackClassifier:
         with _collector_paused(len(texts)):
             for start in range(0, len(texts), batch_size):
                 batch = texts[start : start + batch_size]
-                unique = list(dict.fromkeys(batch))
-                decisions, has_words = self.features_.scores_flagged(unique, self._stacked_coef())
-                probas = self._probas(decisions)
+                unique, probas, has_words = self._read_batch(batch)
                 labels = self.decide(probas)
                 columns = {"needs_review": self._review_flags(probas, has_words).tolist()}
                 for task, p in probas.items():

@@ -709,9 +709,8 @@ def _page(report: dict[str, Any], figures: list[tuple[str, str]]) -> str:
     span = report["outside_span"]
     if span["since"] or span["until"]:
         sections.append(
-            f"<p class='note'>The span asked for: {e(span['since'] or 'the first date')} to "
-            f"{e(span['until'] or 'the last date')}; {span['rows']:,} comment(s) dated outside it are left "
-            f"out of this report.</p>"
+            f"<p class='note'>The span asked for: {e(_span_text(span['since'], span['until']))}; "
+            f"{span['rows']:,} comment(s) dated outside it are left out of this report.</p>"
         )
     if figures:
         sections.append(
@@ -991,7 +990,8 @@ def trend_report(
     if order == 0:
         if outside:
             raise DataError(
-                f"all {outside:,} row(s) of {source} are dated outside {_span_text(span)}; "
+                f"all {outside:,} row(s) of {source} are dated outside the span asked for, "
+                f"{_span_text(*(day.isoformat() if day else None for day in span))}; "
                 f"widen since/until (--since/--until)"
             )
         raise DataError(f"{source} holds no rows; nothing to report")
@@ -1075,9 +1075,9 @@ def _day(value: str | date | None, name: str) -> date | None:
     raise ParameterError(f"{name} must be a date as YYYY-MM-DD (e.g. 2025-07-01), got {value!r}")
 
 
-def _span_text(span: tuple[date | None, date | None]) -> str:
-    since, until = span
-    return f"{since.isoformat() if since else 'the first date'}..{until.isoformat() if until else 'the last date'}"
+def _span_text(since: str | None, until: str | None) -> str:
+    """``since``/``until`` (ISO text or None) as the page and the errors say them."""
+    return f"{since or 'the first date'} to {until or 'the last date'}"
 
 
 def _check_columns(
