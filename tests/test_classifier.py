@@ -570,6 +570,84 @@ def test_label_rules_keep_tasks_consistent(small_rows, tmp_path):
     assert vnfeedback.load(tmp_path / "m").predict_many(texts) == predictions
 
 
+def _ruled_probas(model, intent_rows, ct_rows):
+    """Probabilities for decide(): intent {label: p} and complaint_type {label: p} per row (others 0
+    and 0.001), product_area uniform."""
+    probas = {}
+    for task, given, rest in (("intent", intent_rows, 0.0), ("complaint_type", ct_rows, 0.001)):
+        names = model.models_[task].labels
+        probas[task] = np.array([[row.get(name, rest) for name in names] for row in given])
+    k = len(model.models_["product_area"].labels)
+    probas["product_area"] = np.full((len(intent_rows), k), 1 / k)
+    return probas
+
+
+def test_label_rules_weigh_both_tasks_where_they_disagree(small_rows):
+    # intent once decided alone: a complaint type at 0.999 was dropped because intent leaned 0.55
+    # towards a label that has no complaint type
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
+        model = vnfeedback.train(small_rows, tasks=TASKS, n_folds=2, label_rules=RULES)
+    assert model.rules_weight == 0.5
+    label = model.models_["complaint_type"].labels[0]
+    probas = _ruled_probas(
+        model,
+        [
+            {"question": 0.55, "complaint": 0.45},  # a sure complaint type outweighs a slight lean
+            {"question": 0.999, "complaint": 0.001},  # a sure intent keeps its label
+            {"complaint": 0.55, "question": 0.45},  # no complaint type at all: not a complaint
+            {"complaint": 0.9, "question": 0.1},  # agreeing tasks are left alone
+        ],
+        [{label: 0.999}, {label: 0.999}, {}, {label: 0.999}],
+    )
+    labels = model.decide(probas)
+    assert labels["intent"] == ["complaint", "question", "question", "complaint"]
+    assert labels["complaint_type"] == [[label], [], [], [label]]
+    reasons = [p.review_reasons for p in model._predictions(probas, [True] * 4)]
+    overruled = [
+        "intent: most probable" in " ".join(r) and "overruled by the label rules" in " ".join(r)
+        for r in reasons
+    ]
+    assert overruled == [True, False, True, False]
+
+    model.rules_weight = 0  # the condition task decides alone, as before the option
+    labels = model.decide(probas)
+    assert labels["intent"] == ["question", "question", "complaint", "complaint"]
+    assert labels["complaint_type"] == [[], [], [model.models_["complaint_type"].labels[0]], [label]]
+    assert not any("overruled" in " ".join(p.review_reasons) for p in model._predictions(probas, [True] * 4))
+
+
+def test_rules_weight_changes_only_rows_where_the_tasks_disagree(small_rows):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
+        model = vnfeedback.train(small_rows, tasks=TASKS, n_folds=2, label_rules=RULES)
+    rng = np.random.default_rng(0)
+    probas = {}
+    for task, m in model.models_.items():
+        p = rng.dirichlet(np.ones(len(m.labels)) * 0.5, size=2000)
+        probas[task] = p if m.kind == "single" else rng.random((2000, len(m.labels))) ** 3
+    weighed = model.decide(probas)
+    model.rules_weight = 0.0
+    alone = model.decide(probas)
+    intents = model.models_["intent"].labels
+    top = [intents[k] for k in probas["intent"].argmax(axis=1)]
+    assert alone["intent"] == top
+    ct = model.models_["complaint_type"]
+    passed = (probas["complaint_type"] >= ct.thresholds).any(axis=1)
+    conflict = [
+        (i == "question" and p) or (i == "complaint" and not p) for i, p in zip(top, passed, strict=True)
+    ]
+    changed = [a != b for a, b in zip(weighed["intent"], alone["intent"], strict=True)]
+    assert any(changed)
+    assert all(c for c, ch in zip(conflict, changed, strict=True) if ch)
+
+
+@pytest.mark.parametrize("weight", [-0.1, True, float("nan"), "0.5", None, 101])
+def test_a_bad_rules_weight_is_named(small_rows, weight):
+    with pytest.raises(ParameterError, match=r"rules_weight must be a number in \[0, 100\], got"):
+        vnfeedback.train(small_rows, tasks=TASKS, n_folds=2, label_rules=RULES, rules_weight=weight)
+
+
 @pytest.mark.parametrize(
     ("rules", "message"),
     [

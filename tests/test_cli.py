@@ -254,6 +254,24 @@ def test_train_can_learn_from_accent_stripped_copies(tmp_path):
     assert card["training_data"]["accent_stripped_copies"] > 0
 
 
+def test_train_takes_the_rules_weight(tmp_path, capsys):
+    from pathlib import Path
+
+    data = Path(__file__).parent / "fixtures" / "feedback_small.jsonl"
+    rules = tmp_path / "rules.json"
+    rules.write_text(
+        json.dumps({"complaint_type": {"none_when": {"intent": ["question"]}}}), encoding="utf-8"
+    )
+    base = ["train", str(data), "--task", "intent:single", "--task", "complaint_type:multilabel", "--cv", "2",
+            "--rules", str(rules)]  # fmt: skip
+    with pytest.warns(Warning):
+        assert main([*base, "-o", str(tmp_path / "m"), "--rules-weight", "0"]) == 0
+    assert json.loads((tmp_path / "m" / "model.json").read_text(encoding="utf-8"))["rules_weight"] == 0.0
+    assert main([*base, "-o", str(tmp_path / "bad"), "--rules-weight", "-1"]) != 0
+    assert "rules_weight must be a number in [0, 100], got -1.0" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
 @pytest.mark.parametrize("built", [True, False])
 def test_version_says_whether_batch_prediction_runs_in_c(built, capsys, monkeypatch):
     from vnfeedback import __version__, features

@@ -188,6 +188,20 @@ def test_a_bad_review_threshold_in_model_json_is_named(model_copy, value):
         load_model(model_copy)
 
 
+def test_rules_weight_is_saved_and_older_files_keep_their_rules(model_copy, tmp_path):
+    model = load_model(model_copy)
+    assert model.rules_weight == 0.5  # the tiny model was trained with the default
+    model.rules_weight = 0.25
+    model.save(tmp_path / "again")
+    assert load_model(tmp_path / "again").rules_weight == 0.25
+    # a file saved before the option: its label rules let the condition task decide alone, as
+    # they did when it was saved
+    config = json.loads((model_copy / "model.json").read_text(encoding="utf-8"))
+    del config["rules_weight"]
+    (model_copy / "model.json").write_text(json.dumps(config), encoding="utf-8")
+    assert load_model(model_copy).rules_weight == 0.0
+
+
 def test_model_saved_before_the_concept_view_loads_without_it(model_copy):
     config = json.loads((model_copy / "model.json").read_text(encoding="utf-8"))
     del config["features"]["concepts"]
@@ -296,6 +310,9 @@ def _edit_config(path, edit):
         ),
         (lambda c: c.update(label_rules={"complaint_type": {"always": {}}}), r"takes 'none_when'"),
         (lambda c: c.update(label_rules={"intent": {"none_when": {}}}), r"must be a multilabel task"),
+        (lambda c: c.update(rules_weight=-1), r"rules_weight must be a number in \[0, 100\], got -1"),
+        (lambda c: c.update(rules_weight=True), r"rules_weight must be a number in \[0, 100\], got True"),
+        (lambda c: c.update(rules_weight="0.5"), r"rules_weight must be a number in \[0, 100\], got '0.5'"),
     ],
 )
 def test_inconsistent_model_json_gives_a_model_file_error_at_load(model_copy, edit, message):

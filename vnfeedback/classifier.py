@@ -19,6 +19,14 @@ Label rules (``label_rules``) tie a multi-label task to a single-label one, as a
 
 ``none_when`` empties the multi-label task's labels; ``some_when`` keeps its most probable label when
 none passed its threshold. Scores are never changed, only the labels chosen from them.
+
+Where the two tasks disagree (intent "praise" while complaint-type labels pass their thresholds,
+intent "complaint" while none does), the condition task's label is chosen with the other task's
+evidence (``rules_weight`` w): each of its labels scores ``log p + w * cost``, where ``cost`` is
+what the rule would overrule, in log-odds against the thresholds: the sum of
+``-(logit(p_l) - logit(t_l))`` over the labels it would empty, or ``logit(p_top) - logit(t_top)``
+for the one it would force. A label chosen this way, not the task's most probable one, makes the
+prediction need review. ``rules_weight=0`` lets the condition task decide alone.
 """
 
 from __future__ import annotations
@@ -166,6 +174,11 @@ def _whole(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def _weight(value: Any) -> bool:
+    """A rules weight: a real number in [0, 100] (not a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= value <= 100
+
+
 def check_text(text: Any, where: str = "text") -> str:
     """Return ``text`` if it is a ``str``; raise a ``TextTypeError`` saying how to fix it otherwise."""
     if isinstance(text, str):
@@ -234,6 +247,9 @@ class FeedbackClassifier:
         The needs-review rule (see the module docstring).
     label_rules : dict or None
         Consistency rules between tasks (see the module docstring).
+    rules_weight : float
+        How much a rule's target task speaks when the tasks disagree (module docstring); 0 lets the
+        condition task decide alone, as models saved before this option did.
     random_state : int
         Seeds every random choice; the same data and seed give the same model.
 
@@ -267,6 +283,7 @@ class FeedbackClassifier:
         review_min_proba: float = 0.5,
         review_band: float = 0.1,
         label_rules: Mapping[str, Mapping[str, Mapping[str, list[str]]]] | None = None,
+        rules_weight: float = 0.5,
         random_state: int = 0,
     ) -> None:
         self.tasks = tasks
@@ -288,6 +305,7 @@ class FeedbackClassifier:
         self.review_min_proba = review_min_proba
         self.review_band = review_band
         self.label_rules = label_rules
+        self.rules_weight = rules_weight
         self.random_state = random_state
 
     # --- public read-only views -----------------------------------------------------------------
@@ -359,6 +377,8 @@ class FeedbackClassifier:
             raise ParameterError(f"review_min_proba must be in (0, 1), got {self.review_min_proba!r}")
         if not 0 <= self.review_band < 0.5:
             raise ParameterError(f"review_band must be in [0, 0.5), got {self.review_band!r}")
+        if not _weight(self.rules_weight):
+            raise ParameterError(f"rules_weight must be a number in [0, 100], got {self.rules_weight!r}")
 
     def _targets(self, rows: list[dict[str, Any]], tasks: dict[str, str]):
         """Texts and per-task targets, validated; errors name the rows."""
@@ -632,6 +652,7 @@ class FeedbackClassifier:
             "review_min_proba": self.review_min_proba,
             "review_band": self.review_band,
             "label_rules": _plain_rules(self.label_rules),
+            "rules_weight": float(self.rules_weight),
             "random_state": int(self.random_state),
         }
 
@@ -770,7 +791,8 @@ class FeedbackClassifier:
     def decide(self, probas: Mapping[str, np.ndarray]) -> dict[str, list]:
         """The labels ``predict`` gives for these probabilities: the most probable label of a
         single-label task, the labels at or above their thresholds of a multilabel one (most
-        probable first), then the label rules.
+        probable first), then the label rules (which may choose a single-label task's label where
+        the tasks disagree: ``rules_weight`` in the module docstring).
 
         Parameters
         ----------
@@ -782,13 +804,21 @@ class FeedbackClassifier:
         dict
             Task -> one entry per text: a label id (single) or a list of label ids (multilabel).
         """
+        return self._decide(probas)[0]
+
+    def _decide(self, probas: Mapping[str, np.ndarray]) -> tuple[dict[str, list], dict[str, np.ndarray]]:
+        """``decide``, and per single-label task whether each text's label is not its most probable
+        one (the label rules chose it: the prediction needs review)."""
         labels: dict[str, list] = {}
-        best: dict[str, np.ndarray] = {}
+        best = self._weigh_rules(probas)
+        moved: dict[str, np.ndarray] = {}
         for task, model in self.models_.items():
             p, names = probas[task], model.labels
             if model.kind == "single":
-                best[task] = top = p.argmax(axis=1)
-                labels[task] = [names[k] for k in top.tolist()]
+                top = p.argmax(axis=1)
+                picked = best.setdefault(task, top)
+                moved[task] = picked != top
+                labels[task] = [names[k] for k in picked.tolist()]
             else:
                 order = np.argsort(-p, axis=1, kind="stable")
                 rows, ranks = np.nonzero(np.take_along_axis(p >= np.asarray(model.thresholds), order, axis=1))
@@ -797,7 +827,39 @@ class FeedbackClassifier:
                     chosen[i].append(names[k])
                 labels[task] = chosen
         self._apply_rules(labels, best, probas)
-        return labels
+        return labels, moved
+
+    def _weigh_rules(self, probas: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The label of each condition task of the label rules, chosen with the evidence of the
+        tasks the rules would overrule (module docstring); only rows where a rule would overrule
+        anything can differ from the most probable label."""
+        weight = float(self.rules_weight)
+        if not self.label_rules or weight == 0:
+            return {}
+        cost: dict[str, np.ndarray] = {}  # condition task -> (n_texts, n_labels), <= 0
+        for target, rule in self.label_rules.items():
+            model = self.models_[target]
+            p = probas[target]
+            thresholds = np.asarray(model.thresholds)
+            margin = _logit(p) - _logit(thresholds)  # >= 0 exactly where a label passes
+            passed = p >= thresholds
+            emptying = -np.where(passed, margin, 0.0).sum(axis=1)
+            forcing = np.where(passed.any(axis=1), 0.0, margin[np.arange(len(p)), p.argmax(axis=1)])
+            for kind, overruled in (("none_when", emptying), ("some_when", forcing)):
+                for task, values in rule.get(kind, {}).items():
+                    names = self.models_[task].labels
+                    columns = [names.index(v) for v in values]
+                    into = cost.setdefault(task, np.zeros_like(probas[task]))
+                    into[:, columns] += np.minimum(overruled, 0.0)[:, None]
+        best = {}
+        for task, c in cost.items():
+            chosen = probas[task].argmax(axis=1)
+            rows = np.flatnonzero(c.any(axis=1))
+            if len(rows):
+                scores = np.log(np.maximum(probas[task][rows], 1e-300)) + weight * c[rows]
+                chosen[rows] = scores.argmax(axis=1)
+            best[task] = chosen
+        return best
 
     def _predict_columns(self, texts: list[str], batch_size: int = 2000) -> dict[str, list]:
         """What a batch job writes for each text, as columns, without building ``Prediction``
@@ -813,8 +875,8 @@ class FeedbackClassifier:
             for start in range(0, len(texts), batch_size):
                 batch = texts[start : start + batch_size]
                 unique, probas, has_words = self._read_batch(batch)
-                labels = self.decide(probas)
-                columns = {"needs_review": self._review_flags(probas, has_words).tolist()}
+                labels, moved = self._decide(probas)
+                columns = {"needs_review": self._review_flags(probas, moved, has_words).tolist()}
                 for task, p in probas.items():
                     columns[task] = labels[task]
                     columns[f"{task}_score"] = list(map(round, p.max(axis=1).tolist(), itertools.repeat(4)))
@@ -826,29 +888,38 @@ class FeedbackClassifier:
                     out[name] += values
         return out
 
-    def _review_flags(self, probas: dict[str, np.ndarray], has_words: Sequence[bool]) -> np.ndarray:
+    def _review_flags(
+        self, probas: dict[str, np.ndarray], moved: dict[str, np.ndarray], has_words: Sequence[bool]
+    ) -> np.ndarray:
         """Whether each text needs review: ``Prediction.needs_review`` without the reasons."""
         flags = ~np.asarray(has_words, dtype=bool)
-        for failed, _ in self._review_tests(probas):
+        for failed, _ in self._review_tests(probas, moved):
             flags |= failed
         return flags
 
     def _review_tests(
-        self, probas: dict[str, np.ndarray]
+        self, probas: dict[str, np.ndarray], moved: dict[str, np.ndarray]
     ) -> Iterator[tuple[np.ndarray, Callable[[int], str]]]:
         """The review rule of each task (module docstring): which texts fail it, and why text ``i``
-        failed. ``_predictions`` and ``_review_flags`` both read the rule from here."""
+        failed. ``_predictions`` and ``_review_flags`` both read the rule from here; ``moved`` is
+        ``_decide``'s (labels the label rules chose over the most probable one)."""
         for task, model in self.models_.items():
             p = probas[task]
             if model.kind == "single":
                 top = p.max(axis=1)
                 yield top < self.review_min_proba, functools.partial(self._too_unsure, task, top)
+                if moved[task].any():
+                    yield moved[task], functools.partial(self._overruled, task, model.labels, p)
             else:
                 close = np.abs(p - np.asarray(model.thresholds)) < self.review_band
                 yield close.any(axis=1), functools.partial(self._too_close, task, model.labels, close)
 
     def _too_unsure(self, task: str, top: np.ndarray, i: int) -> str:
         return f"{task}: top probability {top[i]:.2f} < {self.review_min_proba}"
+
+    def _overruled(self, task: str, names: list[str], p: np.ndarray, i: int) -> str:
+        top = int(p[i].argmax())
+        return f"{task}: most probable {names[top]!r} ({p[i, top]:.2f}) overruled by the label rules"
 
     def _too_close(self, task: str, names: list[str], close: np.ndarray, i: int) -> str:
         near = ", ".join(names[k] for k in np.flatnonzero(close[i]))
@@ -859,11 +930,11 @@ class FeedbackClassifier:
         reasons: list[list[str]] = [
             [] if w else ["nothing to read: the text has no words"] for w in has_words
         ]
-        for failed, why in self._review_tests(probas):
+        labels, moved = self._decide(probas)
+        for failed, why in self._review_tests(probas, moved):
             for i in np.flatnonzero(failed).tolist():
                 reasons[i].append(why(i))
         tops = {task: p.max(axis=1) for task, p in probas.items()}  # each task's top probability per text
-        labels = self.decide(probas)
         tasks = list(self.models_)
         label_rows = zip(*(labels[task] for task in tasks), strict=True)
         # the score dicts wait until read: each prediction keeps its row number in the batch's arrays
@@ -959,6 +1030,12 @@ class FeedbackClassifier:
         if hasattr(self, "models_"):
             return f"FeedbackClassifier(tasks={self.tasks}, name={self.card_.get('name')!r})"
         return "FeedbackClassifier(unfitted)"
+
+
+def _logit(p: np.ndarray | float) -> np.ndarray:
+    """log(p / (1 - p)), finite: p is kept within [1e-9, 1 - 1e-9]."""
+    q = np.clip(p, 1e-9, 1 - 1e-9)
+    return np.log(q) - np.log1p(-q)
 
 
 def _plain_rules(rules: Mapping | None) -> dict | None:

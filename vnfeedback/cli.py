@@ -115,6 +115,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--description", default=None, help="a description for the model card")
     p.add_argument("--rules", default=None, help="a JSON file of label rules between tasks")
     p.add_argument(
+        "--rules-weight",
+        type=float,
+        default=0.5,
+        metavar="W",
+        help="how much a rule's target task counts when the tasks disagree (0: the condition task "
+        "decides alone; default 0.5)",
+    )
+    p.add_argument(
         "--augment-stripped",
         action="store_true",
         help="also learn from accent-stripped copies of the comments that have diacritics",
@@ -230,6 +238,7 @@ def _train(args: argparse.Namespace) -> int:
         n_folds=args.cv,
         tokenizer=args.tokenizer,
         label_rules=rules,
+        rules_weight=args.rules_weight,
         augment_stripped=args.augment_stripped,
     )
     if args.name:

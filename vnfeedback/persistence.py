@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .classifier import _plain_rules
+from .classifier import _plain_rules, _weight
 from .errors import ModelFileError, ParameterError
 from .features import VIEW_NAMES, FeatureExtractor
 from .models import TASK_KINDS, TaskModel
@@ -106,6 +106,7 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
         "tasks": {task: {"kind": m.kind, "labels": m.labels} for task, m in model.models_.items()},
         "review": {"min_proba": model.review_min_proba, "band": model.review_band},
         "label_rules": _plain_rules(model.label_rules),
+        "rules_weight": float(model.rules_weight),
         "params": model.card_.get("params", {}),
         "files": {name: _sha256(data) for name, data in payloads.items()},
     }
@@ -317,11 +318,18 @@ def load_model(path: str | os.PathLike) -> Any:
                     f"{directory / 'model.json'}: review.{key} must be a number {allowed}, got {value!r}"
                 )
             options[name] = float(value)
+    # a file saved before the option existed: its rules let the condition task decide alone
+    rules_weight = config.get("rules_weight", 0.0)
+    if not _weight(rules_weight):
+        raise ModelFileError(
+            f"{directory / 'model.json'}: rules_weight must be a number in [0, 100], got {rules_weight!r}"
+        )
     try:
         model = FeedbackClassifier(
             tasks={task: spec["kind"] for task, spec in tasks.items()},
             text_column=config.get("text_column", "text"),
             label_rules=config.get("label_rules"),
+            rules_weight=float(rules_weight),
             **options,
         )
         features = FeatureExtractor(**model.feature_params())
