@@ -746,3 +746,51 @@ def test_accent_stripped_copies_are_learned_but_never_scored(small_rows, tmp_pat
     assert vnfeedback.load(tmp_path / "m").get_params()["augment_stripped"] is True
     with pytest.raises(ParameterError, match="augment_stripped must be True or False, got 'yes'"):
         vnfeedback.train(small_rows, tasks=TASKS, augment_stripped="yes")
+
+
+def test_cv_groups_keep_a_group_in_one_fold_and_are_named_when_unusable(small_rows, tmp_path):
+    rows = [dict(r, customer=f"c{i % 7}") for i, r in enumerate(small_rows)]
+    rows[0]["customer"] = None  # no group: a group of its own
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
+        model = vnfeedback.train(rows, tasks=TASKS, n_folds=3, cv_groups="customer")
+    assert "folds never split a 'customer' group" in model.card["cv_metrics"]["note"]
+    assert model.get_params()["cv_groups"] == "customer"
+    model.save(tmp_path / "m")
+    assert vnfeedback.load(tmp_path / "m").get_params()["cv_groups"] == "customer"
+    for options, error, message in (
+        ({"cv_groups": "nosuch"}, DataError, r"cv_groups: no column 'nosuch' in the data; the columns are"),
+        (
+            {"cv_groups": "customer", "n_folds": 9},
+            DataError,
+            r"'customer' has 8 group\(s\), and 9 folds need",
+        ),
+        ({"cv_groups": 3}, ParameterError, r"cv_groups must be a column name or None, got 3"),
+    ):
+        with pytest.raises(error, match=message):
+            vnfeedback.train(rows, tasks=TASKS, **options)
+    rows[1]["customer"] = ["a", "b"]
+    with pytest.raises(DataError, match=r"cv_groups: row 1 has \['a', 'b'\] in 'customer'"):
+        vnfeedback.train(rows, tasks=TASKS, n_folds=3, cv_groups="customer")
+
+
+def test_cv_groups_decide_the_folds_of_every_task(small_rows, monkeypatch):
+    from vnfeedback import classifier
+
+    rows = [dict(r, customer=f"c{i % 6}") for i, r in enumerate(small_rows)]
+    seen = []
+    real = classifier.fit_task
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["folds"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(classifier, "fit_task", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
+        vnfeedback.train(rows, tasks=TASKS, n_folds=3, cv_groups="customer")
+    assert len(seen) == len(TASKS)
+    customers = np.array([r["customer"] for r in rows])
+    for folds in seen:
+        for train, test in folds:
+            assert not set(customers[train]) & set(customers[test])

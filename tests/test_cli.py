@@ -272,6 +272,30 @@ def test_train_takes_the_rules_weight(tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
 
 
+def test_train_keeps_cv_groups_together(tmp_path, capsys):
+    from pathlib import Path
+
+    rows = (
+        (Path(__file__).parent / "fixtures" / "feedback_small.jsonl").read_text(encoding="utf-8").splitlines()
+    )
+    data = tmp_path / "grouped.jsonl"
+    data.write_text(
+        "\n".join(
+            json.dumps(dict(json.loads(r), branch=f"b{i % 5}"), ensure_ascii=False)
+            for i, r in enumerate(rows)
+        ),
+        encoding="utf-8",
+    )
+    base = ["train", str(data), "--task", "intent:single", "--cv", "2"]
+    with pytest.warns(Warning):
+        assert main([*base, "-o", str(tmp_path / "m"), "--cv-groups", "branch"]) == 0
+    card = json.loads((tmp_path / "m" / "card.json").read_text(encoding="utf-8"))
+    assert card["params"]["cv_groups"] == "branch"
+    assert "never split a 'branch' group" in card["cv_metrics"]["note"]
+    assert main([*base, "-o", str(tmp_path / "bad"), "--cv-groups", "region"]) != 0
+    assert "cv_groups: no column 'region' in the data" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("built", [True, False])
 def test_version_says_whether_batch_prediction_runs_in_c(built, capsys, monkeypatch):
     from vnfeedback import __version__, features

@@ -105,3 +105,49 @@ def test_copies_stay_with_their_originals_in_the_folds():
         assert oof.shape[0] == n  # probabilities of the originals only
         guessed = oof.argmax(axis=1) if kind == "single" else (oof[:, 0] >= model.thresholds[0]).astype(int)
         assert (guessed == y).mean() < 0.7, kind  # chance, not recall
+
+
+def test_group_folds_keep_each_group_in_one_test_part():
+    from vnfeedback.models import group_folds
+
+    rng = np.random.default_rng(1)
+    groups = rng.integers(0, 40, 500)
+    folds = group_folds(groups, 5, random_state=0)
+    tested = np.concatenate([test for _, test in folds])
+    assert sorted(tested.tolist()) == list(range(500))  # every row tested once
+    for train, test in folds:
+        assert not set(groups[train]) & set(groups[test])
+        assert sorted(np.concatenate([train, test]).tolist()) == list(range(500))
+    sizes = [len(test) for _, test in folds]
+    assert max(sizes) - min(sizes) <= np.bincount(groups).max()  # dealt to the emptiest fold
+    again = group_folds(groups, 5, random_state=0)
+    assert all((a[1] == b[1]).all() for a, b in zip(folds, again, strict=True))
+    assert any(
+        (a[1] != b[1]).any() for a, b in zip(folds, group_folds(groups, 5, random_state=1), strict=True)
+    )
+
+
+def test_group_folds_stop_a_group_from_leaking_into_its_own_scores():
+    # each comment written twice (one customer repeating themselves): folds that split a pair let a
+    # memorising model "predict" one copy from the other; group folds do not
+    from vnfeedback.models import group_folds
+
+    X, y = random_labels()
+    n = X.shape[0]
+    twice, y2 = sp.vstack([X, X]).tocsr(), np.concatenate([y, y])
+    groups = np.concatenate([np.arange(n), np.arange(n)])
+    scores = {}
+    for name, folds in (("random", None), ("grouped", group_folds(groups, 4, random_state=0))):
+        _, oof = fit_task(
+            twice,
+            y2,
+            kind="single",
+            labels=["a", "b"],
+            C_grid=(100.0,),
+            n_folds=4,
+            random_state=0,
+            folds=folds,
+        )
+        scores[name] = (oof.argmax(axis=1) == y2).mean()
+    assert scores["random"] > 0.8  # the leak the grouping prevents
+    assert scores["grouped"] < 0.7  # chance

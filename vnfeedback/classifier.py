@@ -51,9 +51,9 @@ import numpy as np
 from . import __version__
 from .errors import DataError, ParameterError, TextTypeError, VnfeedbackWarning
 from .features import VIEW_NAMES, FeatureExtractor
-from .models import TASK_KINDS, fit_task
+from .models import TASK_KINDS, fit_task, group_folds
 from .normalize import strip_accents
-from .tables import infer_tasks, not_a_label, parse_multilabel, parse_single, read_records
+from .tables import _is_missing, infer_tasks, not_a_label, parse_multilabel, parse_single, read_records
 
 __all__ = ["FeedbackClassifier", "Prediction", "check_text"]
 
@@ -243,6 +243,11 @@ class FeedbackClassifier:
         calibration, thresholds and the card's CV metrics come from the original comments only.
     n_folds : int
         Folds for choosing C, calibrating probabilities and choosing thresholds.
+    cv_groups : str or None
+        A column of the training rows (a customer, thread, branch or writer id) whose rows must stay
+        in one fold: the choices above and the card's CV metrics then come from predicting groups
+        the folds never trained on, as new customers' comments would be. A row without a value is
+        a group of its own. None: rows are dealt to folds at random.
     review_min_proba, review_band : float
         The needs-review rule (see the module docstring).
     label_rules : dict or None
@@ -280,6 +285,7 @@ class FeedbackClassifier:
         nb_weighting: bool = False,
         augment_stripped: bool = False,
         n_folds: int = 5,
+        cv_groups: str | None = None,
         review_min_proba: float = 0.5,
         review_band: float = 0.1,
         label_rules: Mapping[str, Mapping[str, Mapping[str, list[str]]]] | None = None,
@@ -302,6 +308,7 @@ class FeedbackClassifier:
         self.nb_weighting = nb_weighting
         self.augment_stripped = augment_stripped
         self.n_folds = n_folds
+        self.cv_groups = cv_groups
         self.review_min_proba = review_min_proba
         self.review_band = review_band
         self.label_rules = label_rules
@@ -377,6 +384,8 @@ class FeedbackClassifier:
             raise ParameterError(f"review_min_proba must be in (0, 1), got {self.review_min_proba!r}")
         if not 0 <= self.review_band < 0.5:
             raise ParameterError(f"review_band must be in [0, 0.5), got {self.review_band!r}")
+        if self.cv_groups is not None and not (isinstance(self.cv_groups, str) and self.cv_groups):
+            raise ParameterError(f"cv_groups must be a column name or None, got {self.cv_groups!r}")
         if not _weight(self.rules_weight):
             raise ParameterError(f"rules_weight must be a number in [0, 100], got {self.rules_weight!r}")
 
@@ -477,6 +486,8 @@ class FeedbackClassifier:
                     f"rename them"
                 )
         self._check_rules(tasks, targets)
+        groups = self._groups(rows)
+        folds = None if groups is None else group_folds(groups, self.n_folds, self.random_state)
 
         # accent-stripped copies of the comments that have diacritics, after the originals
         stripped = [strip_accents(text) for text in texts] if self.augment_stripped else texts
@@ -516,6 +527,7 @@ class FeedbackClassifier:
                 class_weight=self.class_weight,
                 nb=self.nb_weighting,
                 copy_of=copy_of,
+                folds=folds,
             )
             # saved as float32: round here so a loaded model predicts exactly like this one
             model.coef = model.coef.astype(np.float32)
@@ -541,7 +553,8 @@ class FeedbackClassifier:
             },
             "cv_metrics": {
                 "folds": int(self.n_folds),
-                "note": "out-of-fold predictions on the training data (features fitted on all of it)",
+                "note": "out-of-fold predictions on the training data (features fitted on all of it)"
+                + ("" if groups is None else f"; folds never split a {self.cv_groups!r} group"),
                 "tasks": {
                     task: metrics_from_proba(self.models_[task], y, proba, predicted=decided[task])
                     for task, (y, proba) in oof.items()
@@ -551,6 +564,36 @@ class FeedbackClassifier:
             "n_features": int(X.shape[1]),
         }
         return self
+
+    def _groups(self, rows: list[dict[str, Any]]) -> np.ndarray | None:
+        """Each row's ``cv_groups`` group as a code; None without ``cv_groups``."""
+        column = self.cv_groups
+        if column is None:
+            return None
+        if not any(column in row for row in rows):
+            raise DataError(f"cv_groups: no column {column!r} in the data; the columns are {sorted(rows[0])}")
+        codes: list[int] = []
+        index: dict[tuple, int] = {}
+        for i, row in enumerate(rows):
+            value = row.get(column)
+            if _is_missing(value) or (isinstance(value, str) and not value.strip()):
+                key: tuple = ("row", i)  # no group: a group of its own
+            else:
+                try:
+                    hash(value)
+                except TypeError:
+                    raise DataError(
+                        f"cv_groups: row {i} has {value!r} in {column!r}; a group is one value, such as "
+                        f"a customer id"
+                    ) from None
+                key = ("value", value)
+            codes.append(index.setdefault(key, len(index)))
+        if len(index) < self.n_folds:
+            raise DataError(
+                f"cv_groups: {column!r} has {len(index)} group(s), and {self.n_folds} folds need at least "
+                f"{self.n_folds}; lower n_folds or use a finer column"
+            )
+        return np.array(codes, dtype=np.int64)
 
     def _check_rules(self, tasks: dict[str, str], targets: dict[str, list]) -> None:
         for target, rule in (self.label_rules or {}).items():
@@ -649,6 +692,7 @@ class FeedbackClassifier:
             "nb_weighting": self.nb_weighting,
             "augment_stripped": self.augment_stripped,
             "n_folds": int(self.n_folds),
+            "cv_groups": self.cv_groups,
             "review_min_proba": self.review_min_proba,
             "review_band": self.review_band,
             "label_rules": _plain_rules(self.label_rules),

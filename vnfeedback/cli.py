@@ -115,6 +115,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--description", default=None, help="a description for the model card")
     p.add_argument("--rules", default=None, help="a JSON file of label rules between tasks")
     p.add_argument(
+        "--cv-groups",
+        default=None,
+        metavar="COLUMN",
+        help="keep the rows of one group (a customer, thread or branch id) in one cross-validation fold",
+    )
+    p.add_argument(
         "--rules-weight",
         type=float,
         default=0.5,
@@ -239,6 +245,7 @@ def _train(args: argparse.Namespace) -> int:
         tokenizer=args.tokenizer,
         label_rules=rules,
         rules_weight=args.rules_weight,
+        cv_groups=args.cv_groups,
         augment_stripped=args.augment_stripped,
     )
     if args.name:

@@ -158,6 +158,24 @@ def _folds(y: np.ndarray, kind: str, n_folds: int, random_state: int) -> list[tu
     return list(splitter.split(np.zeros(len(y))))
 
 
+def group_folds(groups: np.ndarray, n_folds: int, random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Folds that never split a group: (train, test) row indices, rows of one group in one test part.
+
+    Groups are dealt, largest first (ties in a seeded random order), to the fold with the fewest rows
+    so far, so folds stay close in size.
+    """
+    _, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    order = np.random.RandomState(random_state).permutation(len(sizes))
+    order = order[np.argsort(-sizes[order], kind="stable")]
+    rows, fold_of = np.zeros(n_folds, dtype=np.int64), np.empty(len(sizes), dtype=np.int64)
+    for group in order.tolist():
+        k = int(rows.argmin())
+        fold_of[group] = k
+        rows[k] += sizes[group]
+    fold = fold_of[inverse.ravel()]
+    return [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(n_folds)]
+
+
 def fit_task(
     X: sp.csr_matrix,
     y: np.ndarray,
@@ -170,6 +188,7 @@ def fit_task(
     class_weight: str | None = "balanced",
     nb: bool = False,
     copy_of: np.ndarray | None = None,
+    folds: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[TaskModel, np.ndarray]:
     """Fit one task; return the model and its out-of-fold probabilities (for the model card).
 
@@ -183,9 +202,12 @@ def fit_task(
         the row each copies. A copy only ever joins the training side of a fold, with its original:
         folds, out-of-fold probabilities, calibration and thresholds are those of the original rows
         (the returned probabilities are for them only), and the final model learns from every row.
+    folds : list of (train, test) index arrays over the original rows, optional
+        Given folds (``group_folds``) instead of ``n_folds`` shuffled ones.
     """
     n = X.shape[0] - (0 if copy_of is None else len(copy_of))
-    folds = _folds(y[:n], kind, n_folds, random_state)
+    if folds is None:
+        folds = _folds(y[:n], kind, n_folds, random_state)
     if copy_of is not None and len(copy_of):
         folds = [
             (np.concatenate([train, n + np.flatnonzero(np.isin(copy_of, train))]), test)

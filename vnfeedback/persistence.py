@@ -303,7 +303,15 @@ def load_model(path: str | os.PathLike) -> Any:
     options.setdefault("concepts", False)  # a model saved before the concept view existed has none
     options["abbreviations"] = options.get("abbreviations") or None
     params = config.get("params") or {}
-    for name in ("C_grid", "class_weight", "nb_weighting", "augment_stripped", "n_folds", "random_state"):
+    for name in (
+        "C_grid",
+        "class_weight",
+        "nb_weighting",
+        "augment_stripped",
+        "n_folds",
+        "cv_groups",
+        "random_state",
+    ):
         if name in params:
             options[name] = tuple(params[name]) if isinstance(params[name], list) else params[name]
     review = config.get("review") or {}
