@@ -642,6 +642,52 @@ def test_rules_weight_changes_only_rows_where_the_tasks_disagree(small_rows):
     assert all(c for c, ch in zip(conflict, changed, strict=True) if ch)
 
 
+def _weighed_by_hand(model, probas, i):
+    """The module docstring's rule for text ``i``, written out: the condition label with the best
+    log p + w * cost (every rule's cost added)."""
+    import math
+
+    def logit(x):
+        x = min(max(x, 1e-9), 1 - 1e-9)
+        return math.log(x / (1 - x))
+
+    intent = model.models_["intent"].labels
+    scores = [math.log(max(probas["intent"][i][k], 1e-300)) for k in range(len(intent))]
+    for target, rule in model.label_rules.items():
+        p, thresholds = probas[target][i], model.models_[target].thresholds
+        margins = [logit(p[k]) - logit(thresholds[k]) for k in range(len(p))]
+        passing = [k for k in range(len(p)) if p[k] >= thresholds[k]]
+        emptying = -sum(margins[k] for k in passing)
+        forcing = 0.0 if passing else min(margins[max(range(len(p)), key=lambda k: p[k])], 0.0)
+        for kind, cost in (("none_when", emptying), ("some_when", forcing)):
+            for label in rule.get(kind, {}).get("intent", []):
+                scores[intent.index(label)] += model.rules_weight * cost
+    return max(range(len(scores)), key=lambda k: scores[k])
+
+
+def test_rules_weight_matches_the_rule_written_out(small_rows):
+    # the decision takes a shortcut (only texts whose most probable label a rule overrules are
+    # weighed); it must give what the rule itself gives, label thresholds unequal included
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
+        model = vnfeedback.train(small_rows, tasks=TASKS, n_folds=2, label_rules=RULES)
+    model.models_["complaint_type"].thresholds = np.linspace(
+        0.2, 0.8, len(model.models_["complaint_type"].labels)
+    )
+    rng = np.random.default_rng(3)
+    for weight in (0.3, 1.0, 4.0):
+        model.rules_weight = weight
+        probas = {
+            task: rng.dirichlet(np.ones(len(m.labels)), size=400)
+            if m.kind == "single"
+            else rng.random((400, len(m.labels))) ** 2
+            for task, m in model.models_.items()
+        }
+        given = model._weigh_rules(probas)["intent"].tolist()
+        assert given == [_weighed_by_hand(model, probas, i) for i in range(400)]
+        assert given != probas["intent"].argmax(axis=1).tolist()  # some texts were weighed
+
+
 @pytest.mark.parametrize("weight", [-0.1, True, float("nan"), "0.5", None, 101])
 def test_a_bad_rules_weight_is_named(small_rows, weight):
     with pytest.raises(ParameterError, match=r"rules_weight must be a number in \[0, 100\], got"):

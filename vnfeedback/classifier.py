@@ -9,7 +9,9 @@ The needs-review rule (written once, here):
 - a text with nothing to read (empty, whitespace, only emoji/numbers/links) always needs review;
 - a ``single`` task needs review when its top probability is below ``review_min_proba`` (0.5);
 - a ``multilabel`` task needs review when any label's probability lies within ``review_band`` (0.1)
-  of that label's threshold.
+  of that label's threshold;
+- a ``single`` task needs review when the label rules chose a label other than its most probable
+  one (``rules_weight``, below).
 
 Label rules (``label_rules``) tie a multi-label task to a single-label one, as a taxonomy does
 ("praise has no complaint type; a complaint has at least one")::
@@ -875,35 +877,46 @@ class FeedbackClassifier:
 
     def _weigh_rules(self, probas: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The label of each condition task of the label rules, chosen with the evidence of the
-        tasks the rules would overrule (module docstring); only rows where a rule would overrule
-        anything can differ from the most probable label."""
+        tasks the rules would overrule (module docstring). Costs are never positive, so only a text
+        whose most probable label is one a rule would overrule can change: the others keep it, and
+        without such a text nothing is computed."""
         weight = float(self.rules_weight)
         if not self.label_rules or weight == 0:
             return {}
-        cost: dict[str, np.ndarray] = {}  # condition task -> (n_texts, n_labels), <= 0
+        top: dict[str, np.ndarray] = {}  # condition task -> most probable label of each text
+        passed: dict[str, np.ndarray] = {}  # target -> (n_texts, n_labels), at or above the thresholds
+        overrules = []  # (target, kind, condition task, its label columns, texts where the rule acts)
         for target, rule in self.label_rules.items():
-            model = self.models_[target]
-            p = probas[target]
-            thresholds = np.asarray(model.thresholds)
-            margin = _logit(p) - _logit(thresholds)  # >= 0 exactly where a label passes
-            passed = p >= thresholds
-            emptying = -np.where(passed, margin, 0.0).sum(axis=1)
-            forcing = np.where(passed.any(axis=1), 0.0, margin[np.arange(len(p)), p.argmax(axis=1)])
-            for kind, overruled in (("none_when", emptying), ("some_when", forcing)):
+            passed[target] = probas[target] >= np.asarray(self.models_[target].thresholds)
+            some = passed[target].any(axis=1)
+            for kind, acts in (("none_when", some), ("some_when", ~some)):
                 for task, values in rule.get(kind, {}).items():
                     names = self.models_[task].labels
                     columns = [names.index(v) for v in values]
-                    into = cost.setdefault(task, np.zeros_like(probas[task]))
-                    into[:, columns] += np.minimum(overruled, 0.0)[:, None]
-        best = {}
-        for task, c in cost.items():
-            chosen = probas[task].argmax(axis=1)
-            rows = np.flatnonzero(c.any(axis=1))
-            if len(rows):
-                scores = np.log(np.maximum(probas[task][rows], 1e-300)) + weight * c[rows]
-                chosen[rows] = scores.argmax(axis=1)
-            best[task] = chosen
-        return best
+                    best = top.setdefault(task, probas[task].argmax(axis=1))
+                    overrules.append((target, kind, task, columns, acts))
+        rows = {task: np.zeros(len(best), dtype=bool) for task, best in top.items()}
+        for _, _, task, columns, acts in overrules:
+            named = np.zeros(probas[task].shape[1], dtype=bool)
+            named[columns] = True  # (not np.isin: it sorts, which costs a one-text predict ~10 us)
+            rows[task] |= acts & named[top[task]]
+        if not any(r.any() for r in rows.values()):
+            return top
+        cost = {task: np.zeros_like(probas[task]) for task in top}  # (n_texts, n_labels), <= 0
+        for target, kind, task, columns, acts in overrules:
+            p = probas[target]
+            margin = _logit(p) - _logit(np.asarray(self.models_[target].thresholds))
+            if kind == "none_when":  # the labels it would empty
+                overruled = -np.where(passed[target], margin, 0.0).sum(axis=1)
+            else:  # the most probable label it would force
+                overruled = margin[np.arange(len(p)), p.argmax(axis=1)]
+            cost[task][:, columns] += np.where(acts, np.minimum(overruled, 0.0), 0.0)[:, None]
+        for task, best in top.items():
+            change = np.flatnonzero(rows[task])
+            if len(change):
+                scores = np.log(np.maximum(probas[task][change], 1e-300)) + weight * cost[task][change]
+                best[change] = scores.argmax(axis=1)
+        return top
 
     def _predict_columns(self, texts: list[str], batch_size: int = 2000) -> dict[str, list]:
         """What a batch job writes for each text, as columns, without building ``Prediction``
