@@ -902,10 +902,13 @@ class FeedbackClassifier:
             rows[task] |= acts & named[top[task]]
         if not any(r.any() for r in rows.values()):
             return top
+        margins = {  # log-odds of each label against its threshold, >= 0 where it passed
+            target: _logit(probas[target]) - _logit(np.asarray(self.models_[target].thresholds))
+            for target in passed
+        }
         cost = {task: np.zeros_like(probas[task]) for task in top}  # (n_texts, n_labels), <= 0
         for target, kind, task, columns, acts in overrules:
-            p = probas[target]
-            margin = _logit(p) - _logit(np.asarray(self.models_[target].thresholds))
+            p, margin = probas[target], margins[target]
             if kind == "none_when":  # the labels it would empty
                 overruled = -np.where(passed[target], margin, 0.0).sum(axis=1)
             else:  # the most probable label it would force
