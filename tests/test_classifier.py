@@ -433,6 +433,16 @@ def test_tasks_are_inferred_with_a_warning(small_rows):
             TASKS,
             r"'intent': 2 row\(s\) hold a value that is not a label \(row 4: True, row 5: 1.5\)",
         ),
+        (
+            # in a multi-label cell too: True once became a label "True"
+            lambda rows: [
+                dict(r, complaint_type=[True, ["billing", 0.5], {"a": 1}][i - 4]) if i in (4, 5, 6) else r
+                for i, r in enumerate(rows)
+            ],
+            TASKS,
+            r"'complaint_type': 3 row\(s\) hold a value that is not a label \(row 4: True, "
+            r"row 5: \['billing', 0.5\], row 6: \{'a': 1\}\); a multi-label value is a list",
+        ),
         (lambda rows: [dict(r, intent="complaint") for r in rows], TASKS, "one class only"),
         (
             lambda rows: [

@@ -55,7 +55,15 @@ from .errors import DataError, ParameterError, TextTypeError, VnfeedbackWarning
 from .features import VIEW_NAMES, FeatureExtractor
 from .models import TASK_KINDS, fit_task, group_folds
 from .normalize import strip_accents
-from .tables import _is_missing, infer_tasks, not_a_label, parse_multilabel, parse_single, read_records
+from .tables import (
+    _is_missing,
+    infer_tasks,
+    not_a_label,
+    not_labels,
+    parse_multilabel,
+    parse_single,
+    read_records,
+)
 
 __all__ = ["FeedbackClassifier", "Prediction", "check_text"]
 
@@ -414,6 +422,14 @@ class FeedbackClassifier:
         targets: dict[str, list] = {}
         for task, kind in tasks.items():
             if kind == "multilabel":
+                strange = [i for i, row in enumerate(rows) if not_labels(row.get(task))]
+                if strange:
+                    shown = ", ".join(f"row {i}: {rows[i].get(task)!r}" for i in strange[:5])
+                    raise DataError(
+                        f"task {task!r}: {len(strange)} row(s) hold a value that is not a label ({shown}"
+                        f"{' ...' if len(strange) > 5 else ''}); a multi-label value is a list of label "
+                        f"ids, label ids joined by '|', or empty for no label"
+                    )
                 targets[task] = [sorted(set(parse_multilabel(row.get(task)))) for row in rows]
                 continue
             values, bad, strange = [], [], []

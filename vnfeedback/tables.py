@@ -23,6 +23,7 @@ __all__ = [
     "read_records",
     "parse_single",
     "not_a_label",
+    "not_labels",
     "parse_multilabel",
     "infer_tasks",
     "table_format",
@@ -199,6 +200,18 @@ def not_a_label(value: Any) -> bool:
     if isinstance(value, str) or parse_single(value) is not None:
         return False
     return not _is_missing(value)
+
+
+def not_labels(value: Any) -> bool:
+    """Whether a multi-label cell holds something that is not a list of labels: a bool, a fraction, a
+    dict, or a list with such an element (``parse_multilabel`` would turn it into a label "True")."""
+    if isinstance(value, str) or _is_missing(value):
+        return False
+    if hasattr(value, "tolist") and not isinstance(value, numbers.Number):  # a numpy array
+        value = value.tolist()
+    if isinstance(value, (list, tuple, set)):
+        return any(not isinstance(v, str) and not _is_missing(v) and not_a_label(v) for v in value)
+    return not_a_label(value)
 
 
 def parse_multilabel(value: Any) -> list[str]:
