@@ -75,6 +75,9 @@ def test_batch_predictions_read_like_plain_ones(tiny_model):
     assert pickle.loads(pickle.dumps(fresh[0])).scores == tiny_model.predict(SAMPLES[0]).scores
     with pytest.raises(AttributeError, match="cannot assign"):
         fresh[0].labels = {}
+    # the dataclass's generated hash failed inside, on a dict field: say what is unhashable
+    with pytest.raises(TypeError, match="unhashable type: 'Prediction'"):
+        hash(fresh[0])
     with pytest.raises(ParameterError, match="task must be one of"):
         fresh[1].max_score("no_such_task")
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):

@@ -88,7 +88,10 @@ class Prediction:
 
     ``predict_many`` builds the ``scores`` dicts only when they are first read (from one row per task
     of the batch's probability arrays), since archives mostly need the labels and ``max_score``.
+    Predictions compare equal by value; like the dicts they hold, they are not hashable.
     """
+
+    __hash__ = None  # type: ignore[assignment]  # not the dataclass's hash of its dicts, which fails inside
 
     labels: dict[str, Any]
     scores: dict[str, dict[str, float]]
