@@ -313,6 +313,13 @@ def _edit_config(path, edit):
         (lambda c: c.update(rules_weight=-1), r"rules_weight must be a number in \[0, 100\], got -1"),
         (lambda c: c.update(rules_weight=True), r"rules_weight must be a number in \[0, 100\], got True"),
         (lambda c: c.update(rules_weight="0.5"), r"rules_weight must be a number in \[0, 100\], got '0.5'"),
+        # training-only options: loaded unchecked once, so a refit failed on them much later
+        (
+            lambda c: c["params"].update(cv_groups=5),
+            r"params: cv_groups must be a column name or None, got 5",
+        ),
+        (lambda c: c["params"].update(n_folds=1), r"params: n_folds must be a whole number >= 2, got 1"),
+        (lambda c: c["params"].update(C_grid=[]), r"params: C_grid must be a non-empty tuple"),
     ],
 )
 def test_inconsistent_model_json_gives_a_model_file_error_at_load(model_copy, edit, message):

@@ -346,6 +346,10 @@ def load_model(path: str | os.PathLike) -> Any:
         if isinstance(exc, ModelFileError):
             raise
         raise ModelFileError(f"{directory / 'model.json'}: bad feature options ({exc})") from None
+    try:  # training options a later refit would reject (it reads them from here)
+        model._validate_params()
+    except ParameterError as exc:
+        raise ModelFileError(f"{directory / 'model.json'}: params: {exc}") from None
     try:  # rules naming a task or label this model does not have would fail at the first predict
         model._check_rules(
             {task: spec["kind"] for task, spec in tasks.items()},
