@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("batch", help="classify throughput and memory on a large archive, and Spark")
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--no-spark", action="store_true")
+    p.add_argument("--repeats", type=int, default=3, help="runs of each --jobs, alternating (default 3)")
     sub.add_parser("ablations", help="one modelling option at a time against the defaults (dev splits)")
     sub.add_parser("readme", help="copy the result tables into README.md and benchmarks/results.md")
     args = parser.parse_args(argv)
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.name == "batch":
             from .batch import run
 
-            run(rows=args.rows, data_dir=args.data_dir, spark=not args.no_spark)
+            run(rows=args.rows, data_dir=args.data_dir, spark=not args.no_spark, repeats=args.repeats)
         elif args.name == "bundled":
             from .bundled import run
 
