@@ -252,6 +252,23 @@ def test_train_can_learn_from_accent_stripped_copies(tmp_path):
     card = json.loads((tmp_path / "m" / "card.json").read_text(encoding="utf-8"))
     assert card["params"]["augment_stripped"] is True
     assert card["training_data"]["accent_stripped_copies"] > 0
+    assert card["params"]["negation"] is False  # the default since the ablations found it costs
+
+
+def test_train_can_add_the_negation_view(tmp_path):
+    from pathlib import Path
+
+    data = Path(__file__).parent / "fixtures" / "feedback_small.jsonl"
+    with pytest.warns(Warning):
+        code = main(["train", str(data), "-o", str(tmp_path / "m"), "--task", "intent:single", "--cv", "2",
+                     "--negation"])  # fmt: skip
+    assert code == 0
+    assert (
+        json.loads((tmp_path / "m" / "model.json").read_text(encoding="utf-8"))["features"]["negation"]
+        is True
+    )
+    names = json.loads((tmp_path / "m" / "vocabulary.json").read_text(encoding="utf-8"))
+    assert any(name.startswith("n|neg_") for name in names)
 
 
 def test_train_takes_the_rules_weight(tmp_path, capsys):

@@ -37,7 +37,7 @@ def test_accented_and_unaccented_texts_share_the_stripped_view():
 
 
 def test_each_view_is_unit_length():
-    fe = fitted(concepts=True)
+    fe = fitted(concepts=True, negation=True)
     X = fe.transform(["Gọi tổng đài không được, mạng yếu"]).toarray()[0]
     for view in range(5):
         block = X[fe.view_of_column_ == view]
@@ -45,7 +45,7 @@ def test_each_view_is_unit_length():
 
 
 def test_negation_view_marks_the_denied_problem():
-    fe = fitted()
+    fe = fitted(negation=True)
     analysis = fe.analyze("không phải mạng yếu mà bị trừ tiền")
     assert "n|neg_mạng" in analysis.features
 
@@ -53,6 +53,7 @@ def test_negation_view_marks_the_denied_problem():
 def test_turning_a_view_off_removes_its_columns():
     fe = fitted(char_ngrams=(0, 0), negation=False)
     assert not any(name[0] in "cn" for name in fe.feature_names_)
+    assert not any(name[0] == "n" for name in fitted().feature_names_)  # off by default
 
 
 def test_restore_gives_identical_features():
@@ -146,7 +147,8 @@ def same_matrix(a, b) -> bool:
 READER_PARAMS = [
     {},
     {"concepts": True},
-    {"negation": False},
+    {"negation": True},
+    {"negation": True, "concepts": True},
     {"word_ngrams": (2, 3), "stripped_ngrams": (0, 0)},
     {"char_ngrams": (0, 0), "word_ngrams": (1, 1)},
     {"char_ngrams": (1, 4), "stripped_ngrams": (1, 3)},

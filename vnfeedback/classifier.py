@@ -288,7 +288,7 @@ class FeedbackClassifier:
         word_ngrams: tuple[int, int] = (1, 3),
         stripped_ngrams: tuple[int, int] = (1, 2),
         char_ngrams: tuple[int, int] = (2, 5),
-        negation: bool = True,
+        negation: bool = False,
         concepts: bool = False,
         min_df: int = 2,
         max_features: int | None = None,

@@ -151,7 +151,8 @@ class FeatureExtractor:
     word_ngrams, stripped_ngrams, char_ngrams : (int, int)
         n-gram ranges of the ``w``, ``s`` and ``c`` views; ``(0, 0)`` turns a view off.
     negation : bool
-        Add the ``n`` view of negated tokens.
+        Add the ``n`` view of negated tokens (off by default: every corpus, the comments with a
+        negation word most of all, scores higher without it; see ``python -m benchmarks ablations``).
     concepts : bool
         Add the ``k`` view of telecom concepts (off by default: with the telecom corpus's 7,000
         training comments it no longer helps, see ``python -m benchmarks ablations``).
@@ -170,7 +171,7 @@ class FeatureExtractor:
         word_ngrams: tuple[int, int] = (1, 3),
         stripped_ngrams: tuple[int, int] = (1, 2),
         char_ngrams: tuple[int, int] = (2, 5),
-        negation: bool = True,
+        negation: bool = False,
         concepts: bool = False,
         min_df: int = 2,
         max_features: int | None = None,

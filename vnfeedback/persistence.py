@@ -301,6 +301,8 @@ def load_model(path: str | os.PathLike) -> Any:
         _check(isinstance(config.get(key) or {}, dict), directory, "model.json", f"{key!r} is not an object")
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in (config.get("features") or {}).items()}
     options.setdefault("concepts", False)  # a model saved before the concept view existed has none
+    # every file has saved its negation option; one without it comes from when the view was always on
+    options.setdefault("negation", True)
     options["abbreviations"] = options.get("abbreviations") or None
     params = config.get("params") or {}
     for name in (
