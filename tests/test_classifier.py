@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import vnfeedback
-from vnfeedback import DataError, ParameterError, TextTypeError
+from vnfeedback import DataError, ParameterError, TextTypeError, VnfeedbackWarning
 
 TASKS = {"complaint_type": "multilabel", "product_area": "single", "intent": "single"}
 
@@ -805,6 +805,22 @@ def test_accent_stripped_copies_are_learned_but_never_scored(small_rows, tmp_pat
     assert vnfeedback.load(tmp_path / "m").get_params()["augment_stripped"] is True
     with pytest.raises(ParameterError, match="augment_stripped must be True or False, got 'yes'"):
         vnfeedback.train(small_rows, tasks=TASKS, augment_stripped="yes")
+
+
+def test_nb_auto_trains_saves_and_says_what_it_chose(small_rows, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VnfeedbackWarning)
+        model = vnfeedback.train(small_rows, tasks=TASKS, n_folds=2, nb_weighting="auto")
+    chosen = model.card["nb_weighting_chosen"]
+    assert set(chosen) == set(TASKS)
+    for task, labels in chosen.items():
+        assert labels == [label for label, nb in zip(model.models_[task].labels, model.models_[task].nb) if nb]
+    model.save(tmp_path / "m")
+    again = vnfeedback.load(tmp_path / "m")
+    assert again.get_params()["nb_weighting"] == "auto"
+    assert again.predict_many(SAMPLES) == model.predict_many(SAMPLES)
+    with pytest.raises(ParameterError, match="nb_weighting must be True, False or 'auto', got 'yes'"):
+        vnfeedback.train(small_rows, tasks=TASKS, nb_weighting="yes")
 
 
 def test_cv_groups_keep_a_group_in_one_fold_and_are_named_when_unusable(small_rows, tmp_path):

@@ -151,3 +151,46 @@ def test_group_folds_stop_a_group_from_leaking_into_its_own_scores():
         scores[name] = (oof.argmax(axis=1) == y2).mean()
     assert scores["random"] > 0.8  # the leak the grouping prevents
     assert scores["grouped"] < 0.7  # chance
+
+
+def test_nb_auto_keeps_per_label_the_side_with_the_better_out_of_fold_f1():
+    from vnfeedback.models import _binary_f1, _fit_binary
+
+    rng = np.random.default_rng(4)  # a seed under which the labels differ in their choice
+    n, d = 240, 40
+    X = sp.csr_matrix(rng.poisson(0.4, (n, d)).astype(float))
+    dense = X.toarray()
+    # labels of different shapes: one feature, a sum of many weak ones, noise around a few
+    Y = np.stack(
+        [
+            dense[:, 0] > 0,
+            dense[:, 1:15].sum(axis=1) > 6,
+            (dense[:, 15] + dense[:, 16] + rng.random(n) * 0.8) > 1.0,
+            (dense[:, 20:40] @ rng.random(20) + rng.normal(0, 0.6, n)) > 3.5,
+        ],
+        axis=1,
+    ).astype(np.int8)
+    common = dict(kind="multilabel", labels=list("abcd"), C_grid=(0.3,), n_folds=3, random_state=0)
+    fixed = {nb: fit_task(X, Y, nb=nb, **common) for nb in (False, True)}
+    auto, auto_oof = fit_task(X, Y, nb="auto", **common)
+    candidates = np.round(np.linspace(0.05, 0.95, 91), 2)
+
+    def best_f1(oof, j):
+        return max(_binary_f1(Y[:, j].astype(bool), oof[:, j] >= t) for t in candidates)
+
+    assert set(auto.nb.tolist()) == {False, True}  # the data makes both choices happen
+    for j, chosen in enumerate(auto.nb.tolist()):
+        model, oof = fixed[chosen]
+        assert np.array_equal(auto.coef[j], model.coef[j]) and auto.thresholds[j] == model.thresholds[j]
+        # and the final model is the chosen side's, fitted on every row
+        reference = _fit_binary(X, Y[:, j], 0.3, random_state=0, class_weight="balanced", nb=chosen)[0]
+        assert np.array_equal(auto.coef[j], reference)
+        assert np.array_equal(auto_oof[:, j], oof[:, j])
+        other = fixed[not chosen][1]
+        assert best_f1(oof, j) >= best_f1(other, j) - 1e-12
+    single, _ = fit_task(X, Y[:, 3], kind="single", labels=["no", "yes"], C_grid=(0.3,), n_folds=3,
+                         random_state=0, nb="auto")  # fmt: skip
+    assert len(set(single.nb.tolist())) == 1
+    same = fit_task(X, Y[:, 3], kind="single", labels=["no", "yes"], C_grid=(0.3,), n_folds=3,
+                    random_state=0, nb=bool(single.nb[0]))[0]  # fmt: skip
+    assert np.array_equal(single.coef, same.coef)

@@ -247,8 +247,11 @@ class FeedbackClassifier:
         Regularisation strengths tried by cross-validation.
     class_weight : {"balanced", None}
         Weigh classes inversely to their frequency (helps rare labels) or not.
-    nb_weighting : bool
-        Scale features by naive-Bayes log-count ratios before the SVM (NBSVM).
+    nb_weighting : bool or "auto"
+        Scale features by naive-Bayes log-count ratios before the SVM (NBSVM). ``"auto"`` tries
+        both and keeps, like C, the one with the better out-of-fold score (per label for
+        multilabel tasks; the card lists the choice); it trains about three times as long, which
+        is why it is not the default (see ``python -m benchmarks ablations``).
     augment_stripped : bool
         Also learn from an accent-stripped copy (same labels) of every training comment that has
         diacritics, so that comments typed without them read like the rest. Copies are never scored:
@@ -295,7 +298,7 @@ class FeedbackClassifier:
         abbreviations: Mapping[str, str] | None = None,
         C_grid: tuple[float, ...] = (0.1, 0.3, 1.0),
         class_weight: str | None = "balanced",
-        nb_weighting: bool = False,
+        nb_weighting: bool | str = False,
         augment_stripped: bool = False,
         n_folds: int = 5,
         cv_groups: str | None = None,
@@ -389,6 +392,8 @@ class FeedbackClassifier:
         grid = tuple(self.C_grid) if isinstance(self.C_grid, (list, tuple)) else ()
         if not grid or not all(isinstance(c, (int, float)) and c > 0 for c in grid):
             raise ParameterError(f"C_grid must be a non-empty tuple of positive numbers, got {self.C_grid!r}")
+        if not (isinstance(self.nb_weighting, bool) or self.nb_weighting == "auto"):
+            raise ParameterError(f"nb_weighting must be True, False or 'auto', got {self.nb_weighting!r}")
         if not isinstance(self.augment_stripped, bool):
             raise ParameterError(f"augment_stripped must be True or False, got {self.augment_stripped!r}")
         if self.class_weight not in ("balanced", None):
@@ -583,6 +588,16 @@ class FeedbackClassifier:
             },
             "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()},
             "n_features": int(X.shape[1]),
+            **(
+                {
+                    "nb_weighting_chosen": {
+                        task: [label for label, nb in zip(m.labels, m.nb.tolist(), strict=True) if nb]
+                        for task, m in self.models_.items()
+                    }
+                }
+                if self.nb_weighting == "auto"
+                else {}
+            ),
         }
         return self
 

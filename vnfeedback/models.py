@@ -52,6 +52,7 @@ class TaskModel:
     calib_intercept: np.ndarray
     thresholds: np.ndarray
     C: np.ndarray
+    nb: np.ndarray | None = None  # per label, whether NB scaling was chosen (for the card; not saved)
 
     def __post_init__(self) -> None:
         # float64 and column-major, so that ``X @ coef.T`` reads it in place: scipy otherwise
@@ -213,39 +214,42 @@ def fit_task(
             (np.concatenate([train, n + np.flatnonzero(np.isin(copy_of, train))]), test)
             for train, test in folds
         ]
-    options = {"random_state": random_state, "class_weight": class_weight, "nb": nb}
+    options = {"random_state": random_state, "class_weight": class_weight}
+    # "auto": with and without NB scaling, chosen like C, by the out-of-fold score (per label for
+    # multilabel tasks)
+    grid = [(C, choice) for choice in ((False, True) if nb == "auto" else (bool(nb),)) for C in C_grid]
     if kind == "single":
-        return _fit_single(X, y, labels, C_grid, folds, options, n)
-    return _fit_multilabel(X, y, labels, C_grid, folds, options, n)
+        return _fit_single(X, y, labels, grid, folds, options, n)
+    return _fit_multilabel(X, y, labels, grid, folds, options, n)
 
 
-def _fit_ovr(X, y, n_labels, C, options):
+def _fit_ovr(X, y, n_labels, C, nb, options):
     """One-vs-rest binary SVMs of a single-label task: (coef, intercept) with one row per class."""
     if n_labels == 2:  # one SVM separates two classes: spread it over two rows
-        coef, intercept = _fit_binary(X, (y == 1).astype(int), C, **options)
+        coef, intercept = _fit_binary(X, (y == 1).astype(int), C, nb=nb, **options)
         return np.vstack([-coef / 2, coef / 2]), np.array([-intercept / 2, intercept / 2])
-    rows = [_fit_binary(X, (y == k).astype(int), C, **options) for k in range(n_labels)]
+    rows = [_fit_binary(X, (y == k).astype(int), C, nb=nb, **options) for k in range(n_labels)]
     return np.vstack([r[0] for r in rows]), np.array([r[1] for r in rows])
 
 
-def _fit_single(X, y, labels, C_grid, folds, options, n):
+def _fit_single(X, y, labels, grid, folds, options, n):
     from sklearn.linear_model import LogisticRegression
 
     n_labels = len(labels)
     best = None
-    for C in C_grid:
+    for C, nb in grid:
         oof = np.zeros((n, n_labels))
         for train, test in folds:
-            coef, intercept = _fit_ovr(X[train], y[train], n_labels, C, options)
+            coef, intercept = _fit_ovr(X[train], y[train], n_labels, C, nb, options)
             oof[test] = np.asarray(X[test] @ coef.T) + intercept
         score = _macro_f1(y[:n], oof.argmax(axis=1), n_labels)
         if best is None or score > best[0] + 1e-9:
-            best = (score, C, oof)
-    _, C, oof = best
+            best = (score, C, nb, oof)
+    _, C, nb, oof = best
     calibrator = LogisticRegression(C=1.0, max_iter=1000)
     calibrator.fit(oof, y[:n])
     calib_coef, calib_intercept = _single_coef(calibrator.coef_, calibrator.intercept_, n_labels)
-    coef, intercept = _fit_ovr(X, y, n_labels, C, options)
+    coef, intercept = _fit_ovr(X, y, n_labels, C, nb, options)
     model = TaskModel(
         kind="single",
         labels=list(labels),
@@ -255,27 +259,32 @@ def _fit_single(X, y, labels, C_grid, folds, options, n):
         calib_intercept=np.asarray(calib_intercept, dtype=np.float64),
         thresholds=np.full(n_labels, 0.5),
         C=np.full(n_labels, C),
+        nb=np.full(n_labels, nb),
     )
     return model, model.calibrate(oof)
 
 
-def _fit_multilabel(X, Y, labels, C_grid, folds, options, n):
+def _fit_multilabel(X, Y, labels, grid, folds, options, n):
     from sklearn.linear_model import LogisticRegression
 
     n_labels = len(labels)
     coefs, intercepts = np.zeros((n_labels, X.shape[1])), np.zeros(n_labels)
     calib_a, calib_b = np.ones(n_labels), np.zeros(n_labels)
-    thresholds, chosen_C = np.full(n_labels, 0.5), np.zeros(n_labels)
+    thresholds, chosen_C, chosen_nb = (
+        np.full(n_labels, 0.5),
+        np.zeros(n_labels),
+        np.zeros(n_labels, dtype=bool),
+    )
     oof_proba = np.zeros((n, n_labels), dtype=np.float64)
     candidates = np.round(np.linspace(0.05, 0.95, 91), 2)
     for j in range(n_labels):
         y = Y[:, j].astype(bool)
         scored = y[:n]  # the original rows: copies are never scored
         best = None
-        for C in C_grid:
+        for C, nb in grid:
             oof = np.zeros(n)
             for train, test in folds:
-                oof[test] = _binary_decision(X[train], y[train].astype(int), X[test], C, **options)
+                oof[test] = _binary_decision(X[train], y[train].astype(int), X[test], C, nb=nb, **options)
             platt = LogisticRegression(C=1.0, max_iter=1000).fit(oof[:, None], scored.astype(int))
             a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
             proba = _sigmoid(oof * a + b)
@@ -285,10 +294,10 @@ def _fit_multilabel(X, Y, labels, C_grid, folds, options, n):
             ties = candidates[f1s >= top - 1e-12]
             threshold = float(ties[np.argmin(np.abs(ties - 0.5))])
             if best is None or top > best[0] + 1e-9:
-                best = (top, C, a, b, threshold, proba)
-        _, C, a, b, threshold, proba = best
-        coefs[j], intercepts[j] = _fit_binary(X, y.astype(int), C, **options)
-        calib_a[j], calib_b[j], thresholds[j], chosen_C[j] = a, b, threshold, C
+                best = (top, C, nb, a, b, threshold, proba)
+        _, C, nb, a, b, threshold, proba = best
+        coefs[j], intercepts[j] = _fit_binary(X, y.astype(int), C, nb=nb, **options)
+        calib_a[j], calib_b[j], thresholds[j], chosen_C[j], chosen_nb[j] = a, b, threshold, C, nb
         oof_proba[:, j] = proba
     model = TaskModel(
         kind="multilabel",
@@ -299,5 +308,6 @@ def _fit_multilabel(X, Y, labels, C_grid, folds, options, n):
         calib_intercept=calib_b,
         thresholds=thresholds,
         C=chosen_C,
+        nb=chosen_nb,
     )
     return model, oof_proba
