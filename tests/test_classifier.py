@@ -814,7 +814,8 @@ def test_nb_auto_trains_saves_and_says_what_it_chose(small_rows, tmp_path):
     chosen = model.card["nb_weighting_chosen"]
     assert set(chosen) == set(TASKS)
     for task, labels in chosen.items():
-        assert labels == [label for label, nb in zip(model.models_[task].labels, model.models_[task].nb) if nb]
+        fitted = model.models_[task]
+        assert labels == [label for label, nb in zip(fitted.labels, fitted.nb, strict=True) if nb]
     model.save(tmp_path / "m")
     again = vnfeedback.load(tmp_path / "m")
     assert again.get_params()["nb_weighting"] == "auto"
