@@ -112,7 +112,9 @@ def run() -> None:
                 for name, scores in by_batch.items()
             ],
         )
-    recipe = {"augment_stripped": bool(card["params"].get("augment_stripped", False))}
+    # the training options of the bundled model's command, from its card (the rest are defaults)
+    params = card["params"]
+    recipe = {k: params[k] for k in ("augment_stripped", "nb_weighting", "negation") if k in params}
     grouped = unseen_writers(recipe)
     writers = len({r["writer"] for r in load("train")})
     body += (

@@ -271,6 +271,21 @@ def test_train_can_add_the_negation_view(tmp_path):
     assert any(name.startswith("n|neg_") for name in names)
 
 
+def test_train_takes_the_nb_weighting(tmp_path):
+    from pathlib import Path
+
+    data = Path(__file__).parent / "fixtures" / "feedback_small.jsonl"
+    base = ["train", str(data), "--task", "intent:single", "--cv", "2"]
+    with pytest.warns(Warning):
+        assert main([*base, "-o", str(tmp_path / "m"), "--nb-weighting", "auto"]) == 0
+    card = json.loads((tmp_path / "m" / "card.json").read_text(encoding="utf-8"))
+    assert card["params"]["nb_weighting"] == "auto" and set(card["nb_weighting_chosen"]) == {"intent"}
+    with pytest.warns(Warning):
+        assert main([*base, "-o", str(tmp_path / "n")]) == 0
+    card = json.loads((tmp_path / "n" / "card.json").read_text(encoding="utf-8"))
+    assert card["params"]["nb_weighting"] is False and "nb_weighting_chosen" not in card
+
+
 def test_train_takes_the_rules_weight(tmp_path, capsys):
     from pathlib import Path
 
