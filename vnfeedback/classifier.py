@@ -250,8 +250,8 @@ class FeedbackClassifier:
     nb_weighting : bool or "auto"
         Scale features by naive-Bayes log-count ratios before the SVM (NBSVM). ``"auto"`` tries
         both and keeps, like C, the one with the better out-of-fold score (per label for
-        multilabel tasks; the card lists the choice); it trains about three times as long, which
-        is why it is not the default (see ``python -m benchmarks ablations``).
+        multilabel tasks; the card lists the choice); it trains several times as long, which is
+        why it is not the default (``python -m benchmarks ablations`` times it).
     augment_stripped : bool
         Also learn from an accent-stripped copy (same labels) of every training comment that has
         diacritics, so that comments typed without them read like the rest. Copies are never scored:
