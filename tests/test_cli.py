@@ -241,28 +241,28 @@ def test_report_with_an_unknown_period_is_a_usage_error(capsys):
     assert raised.value.code == 2
 
 
-def test_train_can_learn_from_accent_stripped_copies(tmp_path):
+def _train_small(directory, *options) -> dict:
+    """``vnfeedback train`` on the small fixture (intent only, 2 folds) with ``options``; its card."""
     from pathlib import Path
 
     data = Path(__file__).parent / "fixtures" / "feedback_small.jsonl"
-    with pytest.warns(Warning):
-        code = main(["train", str(data), "-o", str(tmp_path / "m"), "--task", "intent:single", "--cv", "2",
-                     "--augment-stripped"])  # fmt: skip
+    with pytest.warns(Warning):  # labels with few examples
+        code = main(
+            ["train", str(data), "-o", str(directory), "--task", "intent:single", "--cv", "2", *options]
+        )
     assert code == 0
-    card = json.loads((tmp_path / "m" / "card.json").read_text(encoding="utf-8"))
+    return json.loads((directory / "card.json").read_text(encoding="utf-8"))
+
+
+def test_train_can_learn_from_accent_stripped_copies(tmp_path):
+    card = _train_small(tmp_path / "m", "--augment-stripped")
     assert card["params"]["augment_stripped"] is True
     assert card["training_data"]["accent_stripped_copies"] > 0
     assert card["params"]["negation"] is False  # the default since the ablations found it costs
 
 
 def test_train_can_add_the_negation_view(tmp_path):
-    from pathlib import Path
-
-    data = Path(__file__).parent / "fixtures" / "feedback_small.jsonl"
-    with pytest.warns(Warning):
-        code = main(["train", str(data), "-o", str(tmp_path / "m"), "--task", "intent:single", "--cv", "2",
-                     "--negation"])  # fmt: skip
-    assert code == 0
+    _train_small(tmp_path / "m", "--negation")
     assert (
         json.loads((tmp_path / "m" / "model.json").read_text(encoding="utf-8"))["features"]["negation"]
         is True
@@ -272,17 +272,9 @@ def test_train_can_add_the_negation_view(tmp_path):
 
 
 def test_train_takes_the_nb_weighting(tmp_path):
-    from pathlib import Path
-
-    data = Path(__file__).parent / "fixtures" / "feedback_small.jsonl"
-    base = ["train", str(data), "--task", "intent:single", "--cv", "2"]
-    with pytest.warns(Warning):
-        assert main([*base, "-o", str(tmp_path / "m"), "--nb-weighting", "auto"]) == 0
-    card = json.loads((tmp_path / "m" / "card.json").read_text(encoding="utf-8"))
+    card = _train_small(tmp_path / "m", "--nb-weighting", "auto")
     assert card["params"]["nb_weighting"] == "auto" and set(card["nb_weighting_chosen"]) == {"intent"}
-    with pytest.warns(Warning):
-        assert main([*base, "-o", str(tmp_path / "n")]) == 0
-    card = json.loads((tmp_path / "n" / "card.json").read_text(encoding="utf-8"))
+    card = _train_small(tmp_path / "n")
     assert card["params"]["nb_weighting"] is False and "nb_weighting_chosen" not in card
 
 

@@ -182,6 +182,16 @@ def _collector_paused(n_texts: int):
         gc.enable()
 
 
+def _refuse_non_labels(task: str, rows: list[dict[str, Any]], strange: list[int], what: str) -> None:
+    """A DataError naming the rows of ``task`` that hold something other than labels, if any."""
+    if strange:
+        shown = ", ".join(f"row {i}: {rows[i].get(task)!r}" for i in strange[:5])
+        raise DataError(
+            f"task {task!r}: {len(strange)} row(s) hold a value that is not a label ({shown}"
+            f"{' ...' if len(strange) > 5 else ''}); {what}"
+        )
+
+
 def _whole(value: Any) -> bool:
     """A whole number, numpy's included, and not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -431,13 +441,13 @@ class FeedbackClassifier:
         for task, kind in tasks.items():
             if kind == "multilabel":
                 strange = [i for i, row in enumerate(rows) if not_labels(row.get(task))]
-                if strange:
-                    shown = ", ".join(f"row {i}: {rows[i].get(task)!r}" for i in strange[:5])
-                    raise DataError(
-                        f"task {task!r}: {len(strange)} row(s) hold a value that is not a label ({shown}"
-                        f"{' ...' if len(strange) > 5 else ''}); a multi-label value is a list of label "
-                        f"ids, label ids joined by '|', or empty for no label"
-                    )
+                _refuse_non_labels(
+                    task,
+                    rows,
+                    strange,
+                    "a multi-label value is a list of label ids, label ids joined by "
+                    "'|', or empty for no label",
+                )
                 targets[task] = [sorted(set(parse_multilabel(row.get(task)))) for row in rows]
                 continue
             values, bad, strange = [], [], []
@@ -446,13 +456,12 @@ class FeedbackClassifier:
                 if value is None:
                     (strange if not_a_label(row.get(task)) else bad).append(i)
                 values.append(value or "")
-            if strange:
-                shown = ", ".join(f"row {i}: {rows[i].get(task)!r}" for i in strange[:5])
-                raise DataError(
-                    f"task {task!r}: {len(strange)} row(s) hold a value that is not a label ({shown}"
-                    f"{' ...' if len(strange) > 5 else ''}); a single-label value is text or a whole "
-                    f"number: write the label id there"
-                )
+            _refuse_non_labels(
+                task,
+                rows,
+                strange,
+                "a single-label value is text or a whole number: write the label id there",
+            )
             if bad:
                 raise DataError(
                     f"task {task!r} is single-label but {len(bad)} row(s) have no label "
