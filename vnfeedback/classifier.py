@@ -597,17 +597,12 @@ class FeedbackClassifier:
             },
             "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()},
             "n_features": int(X.shape[1]),
-            **(
-                {
-                    "nb_weighting_chosen": {
-                        task: [label for label, nb in zip(m.labels, m.nb.tolist(), strict=True) if nb]
-                        for task, m in self.models_.items()
-                    }
-                }
-                if self.nb_weighting == "auto"
-                else {}
-            ),
         }
+        if self.nb_weighting == "auto":
+            self.card_["nb_weighting_chosen"] = {
+                task: [label for label, nb in zip(m.labels, m.nb.tolist(), strict=True) if nb]
+                for task, m in self.models_.items()
+            }
         return self
 
     def _groups(self, rows: list[dict[str, Any]]) -> np.ndarray | None:
@@ -936,7 +931,7 @@ class FeedbackClassifier:
                 for task, values in rule.get(kind, {}).items():
                     names = self.models_[task].labels
                     columns = [names.index(v) for v in values]
-                    best = top.setdefault(task, probas[task].argmax(axis=1))
+                    top.setdefault(task, probas[task].argmax(axis=1))
                     overrules.append((target, kind, task, columns, acts))
         rows = {task: np.zeros(len(best), dtype=bool) for task, best in top.items()}
         for _, _, task, columns, acts in overrules:
