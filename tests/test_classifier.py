@@ -824,6 +824,35 @@ def test_nb_auto_trains_saves_and_says_what_it_chose(small_rows, tmp_path):
         vnfeedback.train(small_rows, tasks=TASKS, nb_weighting="yes")
 
 
+def test_char_weight_trains_on_a_scaled_character_view_and_folds_it_into_the_coefficients(
+    small_rows, tmp_path
+):
+    from vnfeedback.models import _fit_binary
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VnfeedbackWarning)
+        model = vnfeedback.train(small_rows, tasks=TASKS, n_folds=2, C_grid=(1.0,), char_weight=0.5)
+    features, fitted = model.features_, model.models_["complaint_type"]
+    chars = features.view_of_column_ == list(vnfeedback.features.VIEW_NAMES).index("c")
+    assert 0 < chars.sum() < len(chars)
+    # the SVM of each label learned on the matrix whose character view is scaled by 0.5 ...
+    X = features.transform([r["text"] for r in small_rows]).tocsc()
+    X[:, np.flatnonzero(chars)] *= 0.5
+    for j, label in enumerate(fitted.labels):
+        y = np.array([label in r["complaint_type"] for r in small_rows], dtype=int)
+        coef, intercept = _fit_binary(X.tocsr(), y, 1.0, random_state=0, class_weight="balanced", nb=False)
+        # ... and the model reads the unscaled features with the scale folded into its coefficients
+        assert np.allclose(fitted.coef[j], np.where(chars, 0.5, 1.0) * coef, atol=1e-6)
+        assert fitted.intercept[j] == pytest.approx(intercept)
+    model.save(tmp_path / "m")
+    again = vnfeedback.load(tmp_path / "m")
+    assert again.get_params()["char_weight"] == 0.5
+    assert again.predict_many(SAMPLES) == model.predict_many(SAMPLES)
+    for bad in (0, -1, 101, True, "0.5", float("nan")):
+        with pytest.raises(ParameterError, match=r"char_weight must be a number in \(0, 100\], got "):
+            vnfeedback.train(small_rows, tasks=TASKS, char_weight=bad)
+
+
 def test_cv_groups_keep_a_group_in_one_fold_and_are_named_when_unusable(small_rows, tmp_path):
     rows = [dict(r, customer=f"c{i % 7}") for i, r in enumerate(small_rows)]
     rows[0]["customer"] = None  # no group: a group of its own

@@ -278,6 +278,11 @@ def test_train_takes_the_nb_weighting(tmp_path):
     assert card["params"]["nb_weighting"] is False and "nb_weighting_chosen" not in card
 
 
+def test_train_takes_the_char_weight(tmp_path):
+    assert _train_small(tmp_path / "m", "--char-weight", "0.5")["params"]["char_weight"] == 0.5
+    assert _train_small(tmp_path / "n")["params"]["char_weight"] == 1.0
+
+
 def test_train_takes_the_rules_weight(tmp_path, capsys):
     from pathlib import Path
 

@@ -320,6 +320,10 @@ def _edit_config(path, edit):
         ),
         (lambda c: c["params"].update(n_folds=1), r"params: n_folds must be a whole number >= 2, got 1"),
         (lambda c: c["params"].update(C_grid=[]), r"params: C_grid must be a non-empty tuple"),
+        (
+            lambda c: c["params"].update(char_weight=0),
+            r"params: char_weight must be a number in \(0, 100\], got 0",
+        ),
     ],
 )
 def test_inconsistent_model_json_gives_a_model_file_error_at_load(model_copy, edit, message):

@@ -202,6 +202,11 @@ def _weight(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= value <= 100
 
 
+def _char_weight(value: Any) -> bool:
+    """A character view weight: a real number in (0, 100] (not a bool)."""
+    return _weight(value) and value > 0
+
+
 def check_text(text: Any, where: str = "text") -> str:
     """Return ``text`` if it is a ``str``; raise a ``TextTypeError`` saying how to fix it otherwise."""
     if isinstance(text, str):
@@ -253,6 +258,12 @@ class FeedbackClassifier:
         Fast syllable n-grams (default) or underthesea word segmentation.
     word_ngrams, stripped_ngrams, char_ngrams, negation, concepts, min_df, max_features, abbreviations
         Feature options, see ``vnfeedback.features.FeatureExtractor``.
+    char_weight : float
+        How much the character view counts against the word and accent-stripped views (each view
+        of a comment is L2-normalised to length one, then this scales the character view). Below 1
+        the SVM leans less on character n-grams: its penalty on their coefficients grows by
+        ``1 / char_weight**2``. Applied to the training matrix and folded into the coefficients, so
+        prediction and the saved file are the same as without it.
     C_grid : tuple of float
         Regularisation strengths tried by cross-validation.
     class_weight : {"balanced", None}
@@ -301,6 +312,7 @@ class FeedbackClassifier:
         word_ngrams: tuple[int, int] = (1, 3),
         stripped_ngrams: tuple[int, int] = (1, 2),
         char_ngrams: tuple[int, int] = (2, 5),
+        char_weight: float = 1.0,
         negation: bool = False,
         concepts: bool = False,
         min_df: int = 2,
@@ -324,6 +336,7 @@ class FeedbackClassifier:
         self.word_ngrams = word_ngrams
         self.stripped_ngrams = stripped_ngrams
         self.char_ngrams = char_ngrams
+        self.char_weight = char_weight
         self.negation = negation
         self.concepts = concepts
         self.min_df = min_df
@@ -414,6 +427,11 @@ class FeedbackClassifier:
             raise ParameterError(f"review_band must be in [0, 0.5), got {self.review_band!r}")
         if self.cv_groups is not None and not (isinstance(self.cv_groups, str) and self.cv_groups):
             raise ParameterError(f"cv_groups must be a column name or None, got {self.cv_groups!r}")
+        if not _char_weight(self.char_weight):
+            raise ParameterError(
+                f"char_weight must be a number in (0, 100], got {self.char_weight!r}; "
+                "char_ngrams=(0, 0) turns the character view off"
+            )
         if not _weight(self.rules_weight):
             raise ParameterError(f"rules_weight must be a number in [0, 100], got {self.rules_weight!r}")
 
@@ -531,6 +549,9 @@ class FeedbackClassifier:
         )
         features = FeatureExtractor(**self.feature_params())
         X = features.fit_transform(texts + [stripped[i] for i in copy_of])
+        scale = self._column_scale(features)
+        if scale is not None:
+            X.data *= scale[X.indices]
         models, oof, label_counts = {}, {}, {}
         for task, kind in tasks.items():
             values = targets[task]
@@ -564,6 +585,8 @@ class FeedbackClassifier:
                 copy_of=copy_of,
                 folds=folds,
             )
+            if scale is not None:  # (X * scale) @ coef == X @ (scale * coef): one model over X
+                model.coef = model.coef * scale
             # saved as float32: round here so a loaded model predicts exactly like this one
             model.coef = model.coef.astype(np.float32)
             models[task] = model
@@ -604,6 +627,13 @@ class FeedbackClassifier:
                 for task, m in self.models_.items()
             }
         return self
+
+    def _column_scale(self, features: FeatureExtractor) -> np.ndarray | None:
+        """Each column's training weight (``char_weight`` on the character view); None: all 1."""
+        if self.char_weight == 1:
+            return None
+        chars = list(VIEW_NAMES).index("c")
+        return np.where(features.view_of_column_ == chars, float(self.char_weight), 1.0)
 
     def _groups(self, rows: list[dict[str, Any]]) -> np.ndarray | None:
         """Each row's ``cv_groups`` group as a code; None without ``cv_groups``."""
@@ -727,6 +757,7 @@ class FeedbackClassifier:
             "text_column": self.text_column,
             **{k: v for k, v in self.feature_params().items()},
             "abbreviations": dict(self.abbreviations or {}),
+            "char_weight": self.char_weight,
             "C_grid": list(self.C_grid),
             "class_weight": self.class_weight,
             "nb_weighting": self.nb_weighting,

@@ -139,6 +139,13 @@ def _parser() -> argparse.ArgumentParser:
         help="add the view of negated words (off by default: it scored lower on every corpus measured)",
     )
     p.add_argument(
+        "--char-weight",
+        type=float,
+        default=1.0,
+        metavar="W",
+        help="how much the character n-grams count against the word views (below 1: less; default 1)",
+    )
+    p.add_argument(
         "--nb-weighting",
         choices=["off", "on", "auto"],
         default="off",
@@ -260,6 +267,7 @@ def _train(args: argparse.Namespace) -> int:
         cv_groups=args.cv_groups,
         augment_stripped=args.augment_stripped,
         negation=args.negation,
+        char_weight=args.char_weight,
         nb_weighting={"off": False, "on": True, "auto": "auto"}[args.nb_weighting],
     )
     if args.name:

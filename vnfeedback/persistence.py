@@ -306,6 +306,7 @@ def load_model(path: str | os.PathLike) -> Any:
     options["abbreviations"] = options.get("abbreviations") or None
     params = config.get("params") or {}
     for name in (
+        "char_weight",
         "C_grid",
         "class_weight",
         "nb_weighting",
