@@ -20,6 +20,8 @@ VARIANTS = {
     "no class weights": {"class_weight": None},
     "wider C grid (0.03-3)": {"C_grid": (0.03, 0.1, 0.3, 1.0, 3.0)},
     "no character n-grams": {"char_ngrams": (0, 0)},
+    "character view weight 0.7": {"char_weight": 0.7},
+    "character view weight 0.5": {"char_weight": 0.5},
     "character 1-4-grams": {"char_ngrams": (1, 4)},
     "word 1-2-grams": {"word_ngrams": (1, 2)},
     "negation view": {"negation": True},

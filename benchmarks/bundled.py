@@ -73,11 +73,14 @@ def run() -> None:
     for task, goal in GOALS.items():
         t, a, c = on_test["tasks"][task], on_archive["tasks"][task], cv[task]
         extra = "micro_f1" if t["kind"] == "multilabel" else "accuracy"
+        shown = f"{t['macro_f1']:.3f}"
+        if t["macro_f1"] < goal <= float(shown):  # three places would round a miss up to the goal
+            shown = f"{t['macro_f1']:.4f}"
         rows.append(
             [
                 task,
                 f"{c['macro_f1']:.3f}",
-                f"{t['macro_f1']:.3f}",
+                shown,
                 f"{t[extra]:.3f} ({extra.replace('_', '-')})",
                 f"{a['macro_f1']:.3f}",
                 f"≥ {goal}",
@@ -114,7 +117,9 @@ def run() -> None:
         )
     # the training options of the bundled model's command, from its card (the rest are defaults)
     params = card["params"]
-    recipe = {k: params[k] for k in ("augment_stripped", "nb_weighting", "negation") if k in params}
+    recipe = {
+        k: params[k] for k in ("augment_stripped", "nb_weighting", "negation", "char_weight") if k in params
+    }
     grouped = unseen_writers(recipe)
     writers = len({r["writer"] for r in load("train")})
     body += (
