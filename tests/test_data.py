@@ -1,22 +1,16 @@
 """The telecom data files: the sets the bundled model is judged on apart from the corpus stay apart."""
 
-import json
-from pathlib import Path
-
 import pytest
 
 import vnfeedback
 
-ROOT = Path(__file__).resolve().parent.parent
+from .conftest import ROOT, read_jsonl
+
 TELECOM = ROOT / "data" / "telecom"
 APART = {
     "outside set": TELECOM / "outside.jsonl",
     "sample archive": ROOT / "examples" / "sample_archive_labels.jsonl",
 }
-
-
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _key(text: str) -> str:
@@ -25,8 +19,8 @@ def _key(text: str) -> str:
 
 @pytest.mark.parametrize("name", sorted(APART))
 def test_a_set_written_apart_shares_no_comment_with_the_corpus(name):
-    corpus = {_key(r["text"]) for split in ("train", "test") for r in _rows(TELECOM / f"{split}.jsonl")}
-    rows = _rows(APART[name])
+    corpus = {_key(r["text"]) for split in ("train", "test") for r in read_jsonl(TELECOM / f"{split}.jsonl")}
+    rows = read_jsonl(APART[name])
     shared = [r for r in rows if _key(r["text"]) in corpus]
     # a few comments of up to four syllables ("hay", "up", "Nhân viên dễ thương") recur, as in any
     # archive; nothing longer
@@ -39,7 +33,7 @@ def test_a_set_written_apart_shares_no_comment_with_the_corpus(name):
 def test_the_outside_set_uses_the_bundled_labels_and_rule_1():
     model = vnfeedback.load()
     labels = {task: set(m.labels) for task, m in model.models_.items()}
-    rows = _rows(APART["outside set"])
+    rows = read_jsonl(APART["outside set"])
     assert len({r["id"] for r in rows}) == len(rows)
     for r in rows:
         assert set(r["complaint_type"]) <= labels["complaint_type"], r["id"]
