@@ -962,7 +962,8 @@ class FeedbackClassifier:
                 for task, values in rule.get(kind, {}).items():
                     names = self.models_[task].labels
                     columns = [names.index(v) for v in values]
-                    top.setdefault(task, probas[task].argmax(axis=1))
+                    if task not in top:  # (setdefault would compute the argmax for every rule)
+                        top[task] = probas[task].argmax(axis=1)
                     overrules.append((target, kind, task, columns, acts))
         rows = {task: np.zeros(len(best), dtype=bool) for task, best in top.items()}
         for _, _, task, columns, acts in overrules:
