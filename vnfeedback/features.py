@@ -154,8 +154,8 @@ class FeatureExtractor:
         Add the ``n`` view of negated tokens (off by default: every corpus, the comments with a
         negation word most of all, scores higher without it; see ``python -m benchmarks ablations``).
     concepts : bool
-        Add the ``k`` view of telecom concepts (off by default: with the telecom corpus's 7,000
-        training comments it no longer helps, see ``python -m benchmarks ablations``).
+        Add the ``k`` view of telecom concepts (off by default: with the telecom corpus's training
+        comments it no longer helps, see ``python -m benchmarks ablations``).
     min_df : int
         Keep features seen in at least this many training texts.
     max_features : int or None
