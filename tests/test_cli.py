@@ -274,13 +274,13 @@ def test_train_can_add_the_negation_view(tmp_path):
 def test_train_takes_the_nb_weighting(tmp_path):
     card = _train_small(tmp_path / "m", "--nb-weighting", "auto")
     assert card["params"]["nb_weighting"] == "auto" and set(card["nb_weighting_chosen"]) == {"intent"}
-    card = _train_small(tmp_path / "n")
+    card = _train_small(tmp_path / "n")  # the defaults
     assert card["params"]["nb_weighting"] is False and "nb_weighting_chosen" not in card
+    assert card["params"]["char_weight"] == 1.0
 
 
 def test_train_takes_the_char_weight(tmp_path):
     assert _train_small(tmp_path / "m", "--char-weight", "0.5")["params"]["char_weight"] == 0.5
-    assert _train_small(tmp_path / "n")["params"]["char_weight"] == 1.0
 
 
 def test_train_takes_the_rules_weight(tmp_path, capsys):
