@@ -26,6 +26,8 @@ import weakref
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, compress, repeat
+from operator import is_, itemgetter
 
 import numpy as np
 import scipy.sparse as sp
@@ -77,12 +79,16 @@ class Analysis:
 @functools.lru_cache(maxsize=100_000)
 def _char_grams(token: str, low: int, high: int) -> tuple[str, ...]:
     padded = f" {token} "
-    grams = []
-    for n in range(low, high + 1):
-        if n > len(padded):
-            break
-        grams.extend("c|" + padded[i : i + n] for i in range(len(padded) - n + 1))
-    return tuple(grams)
+    length = len(padded)
+    slices = _gram_slices(length, low, high) if length <= 64 else _gram_slices.__wrapped__(length, low, high)
+    return tuple(map("c|".__add__, map(padded.__getitem__, slices)))
+
+
+@functools.cache  # called for lengths up to 64 only: a few thousand slices each
+def _gram_slices(length: int, low: int, high: int) -> tuple[slice, ...]:
+    """The slices of every ``low``..``high``-character window of a string of ``length``, shortest
+    windows first, each length left to right."""
+    return tuple(slice(i, i + n) for n in range(low, min(high, length) + 1) for i in range(length - n + 1))
 
 
 @functools.cache
@@ -488,6 +494,12 @@ _PACK_BITS = 21  # an n-gram of up to three ids packs exactly into one int64 key
 _ID_LIMIT = 1 << _PACK_BITS  # ids at or above this would not pack exactly
 _MAX_IDS = 1_000_000  # a reader whose tables grow past this starts afresh (bounded memory)
 _EMPTY = np.empty(0, dtype=np.int64)
+_AFTER_VIEW_CODE = itemgetter(slice(2, None))  # "w|mạng yếu" -> "mạng yếu"
+
+
+def _number(ids: dict[str, int], new: list[str]) -> None:
+    """Give each of ``new`` (distinct, none in ``ids``) the next free id."""
+    ids.update(zip(new, range(len(ids), len(ids) + len(new)), strict=True))
 
 
 def _pack(ids: Sequence[int]) -> int:
@@ -527,10 +539,15 @@ class _Growing:
     appended to a list and copied into the array when it is next read."""
 
     def __init__(self, first: Sequence[int] | np.ndarray = ()) -> None:
-        self.data = np.empty(1024, dtype=np.int64)
-        self.flushed = 0
         self.pending: list[int] = []
-        self.extend(first.tolist() if isinstance(first, np.ndarray) else first)
+        if isinstance(first, np.ndarray):
+            self.data = np.empty(max(1024, 2 * len(first)), dtype=np.int64)
+            self.data[: len(first)] = first
+            self.flushed = len(first)
+        else:
+            self.data = np.empty(1024, dtype=np.int64)
+            self.flushed = 0
+            self.extend(first)
 
     @property
     def size(self) -> int:
@@ -630,22 +647,34 @@ class _BatchReader:
         w_low, w_high = max(extractor._word[0], 1), extractor._word[1]
         s_low, s_high = max(extractor._stripped[0], 1), extractor._stripped[1]
         self.w_unigrams, self.s_unigrams = w_low <= 1 <= w_high, s_low <= 1 <= s_high
-        # every syllable of a known n-gram gets its id now, so that a key names one n-gram only
+        # every syllable of a known n-gram gets its id now, so that a key names one n-gram only; the
+        # names are sorted into (view, n) groups and split with string methods run over all of them
+        # at once (a Python loop over the ~170,000 names was most of the reader's start)
+        names = extractor.feature_names_
+        view_of = np.frombuffer("".join(map(itemgetter(0), names)).encode(), dtype=np.uint8)
+        spaces = np.fromiter(map(str.count, names, repeat(" ")), dtype=np.int64, count=len(names))
         grams: dict[tuple[str, int], tuple[list[str], list[int]]] = {}
-        for name, column in extractor.vocabulary_.items():
-            if name[0] in "ws" and " " in name:
-                parts = name[2:].split(" ")
-                syllables_, columns = grams.setdefault((name[0], len(parts)), ([], []))
-                syllables_ += parts
-                columns.append(column)
+        for view, high in (("w", w_high), ("s", s_high)):
+            for n in range(2, high + 1):
+                columns = np.flatnonzero((view_of == ord(view)) & (spaces == n - 1)).tolist()
+                if columns:
+                    joined = " ".join(map(names.__getitem__, columns))
+                    if joined.count("|") == len(columns):  # only the view codes hold a "|": drop them
+                        joined = joined.replace(view + "|", "")
+                    else:  # a syllable with a "|" (never one that text gives: ``tokenize._TOKEN_RE``)
+                        joined = " ".join(map(_AFTER_VIEW_CODE, map(names.__getitem__, columns)))
+                    grams[view, n] = (joined.split(" "), columns)
         lookups = {}
         for (view, n), (syllables_, columns) in grams.items():
             ids = self.syllable if view == "w" else self.stripped
-            new_id = self._syllable_id if view == "w" else self._stripped_id
-            for syllable in dict.fromkeys(syllables_):
-                if syllable not in ids:
-                    new_id(syllable)
-            packed = _pack_windows(np.array(list(map(ids.__getitem__, syllables_)), dtype=np.int64), n)
+            new = [syllable for syllable in dict.fromkeys(syllables_) if syllable not in ids]
+            if view == "w":
+                self._add_syllables(new)
+            else:
+                _number(self.stripped, new)
+            packed = _pack_windows(
+                np.fromiter(map(ids.__getitem__, syllables_), np.int64, len(syllables_)), n
+            )
             lookups[view, n] = _Lookup(packed[::n], np.array(columns, dtype=np.int64))
         empty = _Lookup(_EMPTY, _EMPTY)
         self.ngrams = [
@@ -681,45 +710,66 @@ class _BatchReader:
             found = self.stripped[stripped] = len(self.stripped)
         return found
 
-    def _syllable_id(self, syllable: str) -> int:
-        found = self.syllable.get(syllable)
-        if found is not None:
-            return found
+    def _add_syllables(self, new: list[str]) -> None:
+        """Ids for syllables not seen before (distinct), each with its row of ``row_columns`` (its
+        unigram and character n-gram columns), flags, stripped id and negated column; the
+        vocabulary is looked up once for all of them."""
+        if not new:
+            return
         x, vocabulary = self.x, self.x.vocabulary_
-        found = self.syllable[syllable] = len(self.syllable)
-        stripped = strip_accents(syllable)
-        kept = syllable not in _BOUNDARY
-        wordy = kept and _is_wordy(stripped)
-        flags = (self.KEPT if kept else 0) | (self.WORDY if wordy else 0)
-        if syllable in _SCOPE_ENDS:
-            flags |= self.SCOPE_END
-        elif syllable in NEGATION_CUES:
-            flags |= self.CUE
-        names = []
-        if kept and self.w_unigrams:
-            names.append("w|" + syllable)
-        if kept and self.s_unigrams:
-            names.append("s|" + stripped)
-        if wordy and x._chars[1]:
-            names.extend(_char_grams(stripped, max(x._chars[0], 1), x._chars[1]))
-        self.row_columns.extend([c for c in map(vocabulary.get, names) if c is not None])
-        self.row_offsets.append(self.row_columns.size)
-        self.to_stripped.append(self._stripped_id(stripped))
-        self.flags.append(flags)
-        self.negated.append(vocabulary.get("n|neg_" + syllable, -1) if x.negation else -1)
-        return found
+        _number(self.syllable, new)
+        stripped = list(map(strip_accents, new))
+        low, high = max(x._chars[0], 1), x._chars[1]
+        names: list[str] = []
+        per_syllable, flags = [], []
+        for syllable, plain in zip(new, stripped, strict=True):
+            before = len(names)
+            flag = 0
+            if syllable not in _BOUNDARY:
+                flag = self.KEPT
+                if self.w_unigrams:
+                    names.append("w|" + syllable)
+                if self.s_unigrams:
+                    names.append("s|" + plain)
+                if _is_wordy(plain):
+                    flag |= self.WORDY
+                    if high:
+                        names += _char_grams(plain, low, high)
+            if syllable in _SCOPE_ENDS:
+                flag |= self.SCOPE_END
+            elif syllable in NEGATION_CUES:
+                flag |= self.CUE
+            per_syllable.append(len(names) - before)
+            flags.append(flag)
+        columns = np.fromiter(map(vocabulary.get, names, repeat(-1)), dtype=np.int64, count=len(names))
+        known = columns >= 0
+        owner = np.repeat(np.arange(len(new)), per_syllable)[known]
+        self.row_offsets.extend(
+            (self.row_columns.size + np.cumsum(np.bincount(owner, minlength=len(new)))).tolist()
+        )
+        self.row_columns.extend(columns[known].tolist())
+        self.to_stripped.extend(map(self._stripped_id, stripped))
+        self.flags.extend(flags)
+        if x.negation:
+            self.negated.extend(vocabulary.get("n|neg_" + syllable, -1) for syllable in new)
+        else:
+            self.negated.extend(repeat(-1, len(new)))
 
-    def _raw_id(self, chunk: str) -> int:
-        found = self.raw.get(chunk)
-        if found is None:
-            found = self.raw[chunk] = len(self.raw)
-            ids = []
+    def _add_chunks(self, new: list[str]) -> None:
+        """Ids for chunks not seen before (distinct): each finished word by word and split into
+        syllables, the new syllables then added all at once."""
+        table, split = self.x._table, []
+        for chunk in new:
+            found: list[str] = []
             for word in _TOKEN_RE.findall(chunk):
-                finished = word if word in "?!.,;:" else finish_word(word, self.x._table)
-                ids.extend(self._syllable_id(s) for s in syllables(finished))
-            self.raw_syllables.extend(ids)
+                found += syllables(word if word in "?!.,;:" else finish_word(word, table))
+            split.append(found)
+        known = self.syllable
+        self._add_syllables([s for s in dict.fromkeys(chain.from_iterable(split)) if s not in known])
+        for chunk, found in zip(new, split, strict=True):
+            self.raw[chunk] = len(self.raw)
+            self.raw_syllables.extend(map(known.__getitem__, found))
             self.raw_offsets.append(self.raw_syllables.size)
-        return found
 
     def counts(self, prepared: list[str]) -> tuple[sp.csr_matrix, np.ndarray] | None:
         """Raw feature counts of ``prepare``d texts and, per text, whether it has any word; None
@@ -775,8 +825,7 @@ class _BatchReader:
         chunks = BATCH_SEPARATOR.join(prepared).split()
         ids = list(map(self.raw.get, chunks))
         if None in ids:  # read each new chunk once, then look every chunk up again (a C loop)
-            for chunk in dict.fromkeys(c for c, i in zip(chunks, ids, strict=True) if i is None):
-                self._raw_id(chunk)
+            self._add_chunks(list(dict.fromkeys(compress(chunks, map(is_, ids, repeat(None))))))
             ids = list(map(self.raw.get, chunks))
             if max(len(self.syllable), len(self.stripped)) >= _ID_LIMIT:
                 return None
