@@ -377,3 +377,14 @@ def test_saving_onto_a_file_or_under_one_is_refused_by_name(tiny_model, tmp_path
     with pytest.raises(ModelFileError, match=r"cannot make the directory .*: a file is in the way"):
         tiny_model.save(tmp_path / "file" / "model")
     assert (tmp_path / "file").read_text() == "x"
+
+
+def test_resaving_a_loaded_model_keeps_its_weights_float32(tiny_model_dir, tmp_path):
+    """A loaded model holds its weights as float64 (exactly): saving it again once doubled the file."""
+    load_model(tiny_model_dir).save(tmp_path / "again")
+    before, after = _arrays(tiny_model_dir), _arrays(tmp_path / "again")
+    assert before.keys() == after.keys()
+    for key in before:
+        assert before[key].dtype == after[key].dtype, key
+        assert np.array_equal(before[key], after[key]), key
+    assert before["intent/coef"].dtype == np.float32

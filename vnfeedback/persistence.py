@@ -89,6 +89,11 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
     for task, task_model in model.models_.items():
         for name in _ARRAY_NAMES:
             arrays[f"{task}/{name}"] = getattr(task_model, name)
+        # training rounds the weights to float32, and a loaded model widens them (exactly) to
+        # float64: store them narrow again, so that re-saving a model does not double its file
+        narrow = task_model.coef.astype(np.float32)
+        if np.array_equal(narrow, task_model.coef):
+            arrays[f"{task}/coef"] = narrow
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     payloads = {
