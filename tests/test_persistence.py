@@ -379,6 +379,127 @@ def test_saving_onto_a_file_or_under_one_is_refused_by_name(tiny_model, tmp_path
     assert (tmp_path / "file").read_text() == "x"
 
 
+# --- the batch reader's tables, saved with the model (session 12): a loaded model takes them
+# instead of deriving them from the ~180,000 feature names before its first batch
+
+
+def _reader_fields(reader):
+    """Everything a fresh ``_BatchReader`` holds, as plain comparable values."""
+    fields = {
+        "syllable": list(reader.syllable.items()),
+        "stripped": list(reader.stripped.items()),
+        "raw": list(reader.raw.items()),
+        "long_phrases": reader.long_phrases,
+    }
+    for name in (
+        "to_stripped",
+        "flags",
+        "negated",
+        "row_offsets",
+        "row_columns",
+        "raw_offsets",
+        "raw_syllables",
+    ):
+        fields[name] = getattr(reader, name).view().tolist()
+    lookups = [(f"ngram {view}{n}", lookup) for view, n, lookup in reader.ngrams]
+    lookups += [(f"phrase {n}", lookup) for n, lookup in sorted(reader.phrases.items())]
+    for name, lookup in [*lookups, ("long_starts", reader.long_starts)]:
+        counts = None if lookup.counts is None else lookup.counts.tolist()
+        fields[name] = (lookup.keys.tolist(), lookup.values.tolist(), lookup.first.tolist(), counts)
+    return fields
+
+
+def _assert_same_reader(model):
+    from vnfeedback.features import _BatchReader
+
+    x = model.features_
+    assert x._reader_state is not None  # the file held the tables
+    adopted, derived = _reader_fields(_BatchReader(x, x._reader_state)), _reader_fields(_BatchReader(x))
+    assert adopted.keys() == derived.keys()
+    for name in derived:
+        assert adopted[name] == derived[name], name
+
+
+def test_the_bundled_models_saved_reader_tables_equal_derived_ones():
+    """Fails when the reader derives its tables differently from what the bundled model's file holds
+    without ``READER_STATE_VERSION`` being raised (then every loaded model would read text wrongly)."""
+    _assert_same_reader(vnfeedback.load())
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"negation": True, "concepts": True},
+        {"word_ngrams": (1, 2), "stripped_ngrams": (2, 3), "char_ngrams": (0, 0)},
+    ],
+)
+def test_saved_reader_tables_round_trip_with_other_feature_options(small_rows, tmp_path, options):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vnfeedback.VnfeedbackWarning)
+        model = vnfeedback.train(small_rows, tasks={"intent": "single"}, n_folds=2, random_state=0, **options)
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    _assert_same_reader(loaded)
+    texts = [r["text"] for r in small_rows] + TEXTS
+    assert loaded.predict_many(texts) == model.predict_many(texts)
+
+
+def _drop_reader_tables(path):
+    arrays = {k: v for k, v in _arrays(path).items() if not k.startswith("reader/")}
+    _replace_arrays(path, arrays)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _drop_reader_tables,  # a file saved before the tables were
+        lambda p: _change_array(p, "reader/version", lambda v: v + 1),  # another layout
+    ],
+)
+def test_a_file_without_usable_reader_tables_derives_them_and_predicts_the_same(
+    tiny_model, model_copy, change
+):
+    change(model_copy)
+    loaded = load_model(model_copy)
+    assert loaded.features_._reader_state is None
+    assert loaded.predict_many(TEXTS) == tiny_model.predict_many(TEXTS)
+
+
+@pytest.mark.parametrize(
+    ("key", "change", "message"),
+    [
+        ("reader/row_columns", lambda v: v + 10**9, r"'row_columns' has values outside \[0, \d+\)"),
+        ("reader/w2_columns", lambda v: -v - 1, r"'w2_columns' has values outside"),
+        ("reader/w2_keys", lambda v: v[:-1], r"'w2_keys' and 'w2_columns' differ in length"),
+        ("reader/flags", lambda v: v[:-1], r"'flags' has \d+ values, not one per syllable"),
+        ("reader/row_lengths", lambda v: v + 1, r"'row_lengths' and 'row_columns' disagree"),
+        (
+            "reader/to_stripped",
+            lambda v: v.astype(np.float64),
+            r"'to_stripped' is missing or not a 1-d int64",
+        ),
+        ("reader/syllables", lambda v: np.append(v, np.uint8(0xFF)), r"'syllables' is not UTF-8 text"),
+        ("reader/stripped", lambda v: np.concatenate([v, v]), r"'stripped' does not hold distinct strings"),
+    ],
+)
+def test_damaged_reader_tables_give_a_model_file_error(model_copy, key, change, message):
+    _change_array(model_copy, key, change)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(model_copy)
+
+
+def test_a_missing_reader_table_is_named(model_copy):
+    arrays = _arrays(model_copy)
+    del arrays["reader/negated"]
+    _replace_arrays(model_copy, arrays)
+    with pytest.raises(
+        ModelFileError, match=r"arrays.npz: reader table 'negated' is missing.*re-save the model"
+    ):
+        load_model(model_copy)
+
+
 def test_resaving_a_loaded_model_keeps_its_weights_float32(tiny_model_dir, tmp_path):
     """A loaded model holds its weights as float64 (exactly): saving it again once doubled the file."""
     load_model(tiny_model_dir).save(tmp_path / "again")

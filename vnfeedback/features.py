@@ -314,7 +314,7 @@ class FeatureExtractor:
         with _READER_LOCK:
             reader = getattr(self, "_reader", None)
             if reader is None or reader.full():
-                reader = self._reader = _BatchReader(self)
+                reader = self._reader = _BatchReader(self, getattr(self, "_reader_state", None))
                 _WITH_READERS.add(self)
         return reader
 
@@ -399,6 +399,7 @@ class FeatureExtractor:
     def _set_views(self) -> None:
         self._char_columns: dict[str, list[int]] = {}  # syllable -> its character n-gram columns
         self._reader = None  # the batch path's tables, built on first use
+        self._reader_state = None  # or taken from these (``_BatchReader.export``, saved with the model)
         order = {code: i for i, code in enumerate(VIEW_NAMES)}
         self.view_of_column_ = np.fromiter(
             (order[name[0]] for name in self.feature_names_),
@@ -495,6 +496,96 @@ _ID_LIMIT = 1 << _PACK_BITS  # ids at or above this would not pack exactly
 _MAX_IDS = 1_000_000  # a reader whose tables grow past this starts afresh (bounded memory)
 _EMPTY = np.empty(0, dtype=np.int64)
 _AFTER_VIEW_CODE = itemgetter(slice(2, None))  # "w|mạng yếu" -> "mạng yếu"
+#: The layout of ``_BatchReader.export``: a model file whose reader tables carry another version
+#: has them derived again at first use. Raise it whenever ``_BatchReader._derive`` (or what it
+#: calls: ``_add_syllables``, ``_char_grams``, ``strip_accents``, the flags) would give other tables
+#: for the same vocabulary; ``tests/test_persistence.py`` compares the bundled model's saved
+#: tables with freshly derived ones.
+READER_STATE_VERSION = 1
+_STATE_PER_SYLLABLE = ("to_stripped", "flags", "negated", "row_lengths")
+
+
+def _pack_strings(strings: Sequence[str]) -> np.ndarray:
+    """Strings (none with a line break) as UTF-8 bytes, each ended by one."""
+    return np.frombuffer("".join(s + "\n" for s in strings).encode(), dtype=np.uint8).copy()
+
+
+def _unpack_strings(packed: np.ndarray) -> list[str]:
+    return packed.tobytes().decode().split("\n")[:-1]
+
+
+def _state_groups(extractor: FeatureExtractor) -> list[tuple[str, int]]:
+    """The (view, n) of every n-gram lookup of a reader, in ``_BatchReader.ngrams`` order."""
+    return [
+        (view, n)
+        for view, (low, high) in (("w", extractor._word), ("s", extractor._stripped))
+        for n in range(max(low, 2), high + 1)
+    ]
+
+
+def reader_state(
+    extractor: FeatureExtractor, arrays: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray] | None:
+    """The reader tables a model file holds for ``extractor`` (``arrays``, named as by
+    ``_BatchReader.export``), checked so that the batch path can rely on them; None when the file
+    has none of this layout or the extractor does not read by batch. Raises ``ValueError`` naming
+    the table that is wrong."""
+    version = arrays.get("version")
+    if (
+        version is None
+        or not extractor._batchable()
+        or not isinstance(version, np.ndarray)
+        or version.dtype.kind != "i"
+        or version.tolist() != [READER_STATE_VERSION]
+    ):
+        return None
+    n_columns = len(extractor.feature_names_)
+    groups = [f"{view}{n}_{part}" for view, n in _state_groups(extractor) for part in ("keys", "columns")]
+    state: dict[str, np.ndarray] = {"version": version}
+    for name in ("syllables", "stripped", *_STATE_PER_SYLLABLE, "row_columns", *groups):
+        value = arrays.get(name)
+        wanted = np.uint8 if name in ("syllables", "stripped") else np.int64
+        if not isinstance(value, np.ndarray) or value.dtype != wanted or value.ndim != 1:
+            raise ValueError(f"reader table {name!r} is missing or not a 1-d {np.dtype(wanted).name} array")
+        state[name] = value
+    counts = {}
+    for name in ("syllables", "stripped"):
+        try:
+            strings = _unpack_strings(state[name])
+        except UnicodeDecodeError:
+            raise ValueError(f"reader table {name!r} is not UTF-8 text") from None
+        if (len(state[name]) and state[name][-1] != ord("\n")) or len(set(strings)) != len(strings):
+            raise ValueError(
+                f"reader table {name!r} does not hold distinct strings, each ended by a line break"
+            )
+        if len(strings) >= min(_MAX_IDS, _ID_LIMIT):
+            raise ValueError(
+                f"reader table {name!r} holds {len(strings):,} strings, more than a reader keeps"
+            )
+        counts[name] = len(strings)
+
+    def within(name: str, low: int, high: int) -> None:
+        value = state[name]
+        if len(value) and (value.min() < low or value.max() >= high):
+            raise ValueError(f"reader table {name!r} has values outside [{low}, {high})")
+
+    for name in _STATE_PER_SYLLABLE:
+        if len(state[name]) != counts["syllables"]:
+            raise ValueError(f"reader table {name!r} has {len(state[name])} values, not one per syllable")
+    within("to_stripped", 0, counts["stripped"])
+    within("flags", 0, 16)
+    within("negated", -1, n_columns)
+    within("row_lengths", 0, n_columns + 1)
+    within("row_columns", 0, n_columns)
+    if int(state["row_lengths"].sum()) != len(state["row_columns"]):
+        raise ValueError("reader tables 'row_lengths' and 'row_columns' disagree")
+    for view, n in _state_groups(extractor):
+        keys, columns = state[f"{view}{n}_keys"], state[f"{view}{n}_columns"]
+        if len(keys) != len(columns):
+            raise ValueError(f"reader tables '{view}{n}_keys' and '{view}{n}_columns' differ in length")
+        within(f"{view}{n}_keys", 0, 1 << (_PACK_BITS * n))
+        within(f"{view}{n}_columns", 0, n_columns)
+    return state
 
 
 def _number(ids: dict[str, int], new: list[str]) -> None:
@@ -575,9 +666,17 @@ class _Lookup:
     """Packed n-gram keys -> values (a key may have several), looked up for a whole batch."""
 
     def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
-        order = np.lexsort((values, keys))  # by key, then value
-        self.values = values[order]
-        self.keys, self.first, counts = np.unique(keys[order], return_index=True, return_counts=True)
+        same = keys[1:] == keys[:-1]
+        if np.all((keys[1:] > keys[:-1]) | same & (values[1:] >= values[:-1])):
+            self.values = values  # already in order (a saved reader's tables): no sort
+        else:
+            order = np.lexsort((values, keys))  # by key, then value
+            self.values, keys = values[order], keys[order]
+        starts = np.ones(len(keys), dtype=bool)
+        starts[1:] = keys[1:] != keys[:-1]
+        self.first = np.flatnonzero(starts)
+        self.keys = keys[self.first]
+        counts = np.diff(self.first, append=len(keys))
         self.counts = counts if len(counts) and counts.max() > 1 else None
         self.slots = None  # with the C extension: a hash table over ``keys``, one probe a window
         if _speedups is not None and len(self.keys):
@@ -625,7 +724,11 @@ class _BatchReader:
 
     KEPT, WORDY, SCOPE_END, CUE = 1, 2, 4, 8  # bit flags of a syllable
 
-    def __init__(self, extractor: FeatureExtractor) -> None:
+    def __init__(self, extractor: FeatureExtractor, state: Mapping[str, np.ndarray] | None = None) -> None:
+        """The tables of ``extractor``'s vocabulary: derived from its feature names, or taken from
+        ``state`` (``export`` of a reader of the same vocabulary, saved with the model), which
+        skips the derivation (most of the time a freshly loaded model spends before its first
+        batch)."""
         self.x = extractor
         self.lock = threading.Lock()
         self.n_columns = len(extractor.feature_names_)
@@ -647,6 +750,39 @@ class _BatchReader:
         w_low, w_high = max(extractor._word[0], 1), extractor._word[1]
         s_low, s_high = max(extractor._stripped[0], 1), extractor._stripped[1]
         self.w_unigrams, self.s_unigrams = w_low <= 1 <= w_high, s_low <= 1 <= s_high
+        if state is None:
+            lookups = self._derive()
+        else:
+            lookups = self._adopt(state)
+        empty = _Lookup(_EMPTY, _EMPTY)
+        self.ngrams = [
+            (view, n, lookups.get((view, n), empty))
+            for view, low, high in (("w", w_low, w_high), ("s", s_low, s_high))
+            for n in range(max(low, 2), high + 1)
+        ]
+        # concepts: phrases of up to three syllables by their key; longer ones by their first
+        # three syllables, then checked in full
+        exact: dict[int, list[tuple[int, int]]] = {}
+        self.long_phrases: list[tuple[tuple[int, ...], int]] = []
+        if extractor.concepts:
+            for phrases in _concept_table().values():
+                for phrase, concepts in phrases:
+                    ids = tuple(self._stripped_id(p) for p in phrase)
+                    for concept in concepts:
+                        column = extractor.vocabulary_.get("k|" + concept)
+                        if column is None:
+                            continue
+                        if len(ids) <= 3:
+                            exact.setdefault(len(ids), []).append((_pack(ids), column))
+                        else:
+                            self.long_phrases.append((ids, column))
+        self.phrases = {n: _Lookup.of(pairs) for n, pairs in exact.items()}
+        self.long_starts = _Lookup.of([(_pack(ids[:3]), k) for k, (ids, _) in enumerate(self.long_phrases)])
+
+    def _derive(self) -> dict[tuple[str, int], _Lookup]:
+        """Number the syllables of the vocabulary's n-grams and build the n-gram lookups."""
+        extractor = self.x
+        w_high, s_high = extractor._word[1], extractor._stripped[1]
         # every syllable of a known n-gram gets its id now, so that a key names one n-gram only; the
         # names are sorted into (view, n) groups and split with string methods run over all of them
         # at once (a Python loop over the ~170,000 names was most of the reader's start)
@@ -676,30 +812,52 @@ class _BatchReader:
                 np.fromiter(map(ids.__getitem__, syllables_), np.int64, len(syllables_)), n
             )
             lookups[view, n] = _Lookup(packed[::n], np.array(columns, dtype=np.int64))
-        empty = _Lookup(_EMPTY, _EMPTY)
-        self.ngrams = [
-            (view, n, lookups.get((view, n), empty))
-            for view, low, high in (("w", w_low, w_high), ("s", s_low, s_high))
-            for n in range(max(low, 2), high + 1)
-        ]
-        # concepts: phrases of up to three syllables by their key; longer ones by their first
-        # three syllables, then checked in full
-        exact: dict[int, list[tuple[int, int]]] = {}
-        self.long_phrases: list[tuple[tuple[int, ...], int]] = []
-        if extractor.concepts:
-            for phrases in _concept_table().values():
-                for phrase, concepts in phrases:
-                    ids = tuple(self._stripped_id(p) for p in phrase)
-                    for concept in concepts:
-                        column = extractor.vocabulary_.get("k|" + concept)
-                        if column is None:
-                            continue
-                        if len(ids) <= 3:
-                            exact.setdefault(len(ids), []).append((_pack(ids), column))
-                        else:
-                            self.long_phrases.append((ids, column))
-        self.phrases = {n: _Lookup.of(pairs) for n, pairs in exact.items()}
-        self.long_starts = _Lookup.of([(_pack(ids[:3]), k) for k, (ids, _) in enumerate(self.long_phrases)])
+        return lookups
+
+    def export(self) -> dict[str, np.ndarray] | None:
+        """The tables ``_derive`` built, as arrays for the model file (``__init__``'s ``state``); only
+        for a reader that has read no text yet. None when a syllable holds a line break (never one
+        that text gives), which the packed strings could not keep."""
+        if self.raw_syllables.size or len(self.raw) != 1:
+            raise RuntimeError("export() is for a reader that has not read any text yet")
+        syllables_, stripped = list(self.syllable), list(self.stripped)
+        if any("\n" in s for s in chain(syllables_, stripped)):
+            return None
+        first_row = self.n_columns + 1  # the rows before it are the identity, one per column
+        offsets = self.row_offsets.view()
+        state = {
+            "version": np.array([READER_STATE_VERSION], dtype=np.int64),
+            "syllables": _pack_strings(syllables_),
+            "stripped": _pack_strings(stripped),
+            "to_stripped": self.to_stripped.view().copy(),
+            "flags": self.flags.view().copy(),
+            "negated": self.negated.view().copy(),
+            "row_lengths": np.diff(offsets[first_row - 1 :]),
+            "row_columns": self.row_columns.view()[offsets[first_row - 1] :].copy(),
+        }
+        for view, n, lookup in self.ngrams:
+            keys = lookup.keys if lookup.counts is None else np.repeat(lookup.keys, lookup.counts)
+            state[f"{view}{n}_keys"], state[f"{view}{n}_columns"] = keys.copy(), lookup.values.copy()
+        return state
+
+    def _adopt(self, state: Mapping[str, np.ndarray]) -> dict[tuple[str, int], _Lookup]:
+        """Take the tables of ``export`` (checked by ``check_state`` when the model was loaded)."""
+        syllables_ = _unpack_strings(state["syllables"])
+        stripped = _unpack_strings(state["stripped"])
+        _number(self.syllable, syllables_)
+        _number(self.stripped, stripped)
+        self.to_stripped = _Growing(state["to_stripped"])
+        self.flags = _Growing(state["flags"])
+        self.negated = _Growing(state["negated"])
+        lengths = state["row_lengths"]
+        self.row_offsets = _Growing(
+            np.concatenate((np.arange(self.n_columns + 1), self.n_columns + np.cumsum(lengths)))
+        )
+        self.row_columns = _Growing(np.concatenate((np.arange(self.n_columns), state["row_columns"])))
+        return {
+            (view, n): _Lookup(state[f"{view}{n}_keys"], state[f"{view}{n}_columns"])
+            for view, n in _state_groups(self.x)
+        }
 
     def full(self) -> bool:
         return max(len(self.syllable), len(self.stripped), len(self.raw)) > _MAX_IDS

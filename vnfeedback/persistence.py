@@ -5,7 +5,9 @@ A model directory holds::
     model.json        format, version, feature options, tasks and labels, review rule, and the
                       SHA-256 of each file below (so a changed or truncated file is caught)
     vocabulary.json   the feature names, in column order
-    arrays.npz        idf and, per task, coefficients, intercepts, calibration and thresholds
+    arrays.npz        idf and, per task, coefficients, intercepts, calibration and thresholds;
+                      ``reader/*``: the batch reader's tables (``features._BatchReader.export``),
+                      which a loaded model takes instead of deriving them from the feature names
     card.json         the model card: training data size and hash, label counts, metrics, versions
 
 ``np.load(..., allow_pickle=False)`` reads the arrays: an object array in the file is refused,
@@ -32,7 +34,7 @@ import numpy as np
 from . import __version__
 from .classifier import _plain_rules, _weight
 from .errors import ModelFileError, ParameterError
-from .features import VIEW_NAMES, FeatureExtractor
+from .features import VIEW_NAMES, FeatureExtractor, _BatchReader, reader_state
 from .models import TASK_KINDS, TaskModel
 
 __all__ = ["save_model", "load_model", "bundled_model_path", "FORMAT", "FORMAT_VERSION"]
@@ -94,6 +96,12 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
         narrow = task_model.coef.astype(np.float32)
         if np.array_equal(narrow, task_model.coef):
             arrays[f"{task}/coef"] = narrow
+    # the batch reader's tables, so that a loaded model need not derive them from the feature names
+    # (an older vnfeedback ignores them; a newer layout is derived again)
+    if features._batchable():
+        state = _BatchReader(features).export()
+        for name, value in (state or {}).items():
+            arrays[f"reader/{name}"] = value
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     payloads = {
@@ -365,6 +373,12 @@ def load_model(path: str | os.PathLike) -> Any:
         )
     except ParameterError as exc:
         raise ModelFileError(f"{directory / 'model.json'}: {exc}") from None
+    try:
+        features._reader_state = reader_state(
+            features, {key[7:]: value for key, value in arrays.items() if key.startswith("reader/")}
+        )
+    except ValueError as exc:
+        raise ModelFileError(f"{directory / 'arrays.npz'}: {exc}; re-save the model") from None
     model.features_ = features
     model.models_ = models
     model.text_column_ = model.text_column
