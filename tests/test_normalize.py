@@ -322,3 +322,25 @@ def test_fast_placeholder_rules_match_their_plain_forms(text):
     for (pattern, token), plain in zip(_DIGIT_PASS, PLAIN_NUMBER_RULES, strict=True):
         fast = [m.span() for m in pattern.finditer(text)]
         assert fast == [m.span() for m in re.finditer(plain, text)], token
+
+
+def test_the_accent_tables_equal_their_letter_by_letter_definitions():
+    """The tables are built with one normalisation call over all letters (session 12); they must
+    equal the loop over single letters they replaced, including letters that are themselves marks."""
+    import unicodedata
+
+    from vnfeedback.normalize import _TONE_MARKS, _strip_table, _tone_only_table
+
+    strip, tone = {ord("đ"): "d", ord("Đ"): "D"}, {}
+    for code in range(0x00C0, 0x1EFF + 1):
+        char = chr(code)
+        parts = unicodedata.normalize("NFD", char)
+        base = "".join(c for c in parts if not unicodedata.combining(c))
+        if base != char and len(base) == 1 and base.isascii():
+            strip[code] = base
+        kept = unicodedata.normalize("NFC", "".join(c for c in parts if c not in _TONE_MARKS))
+        if kept != char and len(kept) == 1:
+            tone[code] = kept
+    assert _strip_table() == strip
+    assert _tone_only_table() == tone
+    assert tone[0x037E] == ";"  # a Greek question mark, whose NFC is another character: kept too

@@ -150,14 +150,24 @@ def _strip_unsafe(text: str) -> str:
     return _INVISIBLE_RE.sub("", text)
 
 
+_TABLE_CHARS = [chr(code) for code in range(0x00C0, 0x1EFF + 1)]  # the letters the tables map
+
+
+def _each(form: str, texts: list[str]) -> list[str]:
+    """``unicodedata.normalize(form, t)`` of every text, in one call: NUL between them is a starter
+    that nothing composes with, so no mark moves or merges across it (a loop of 7,744 calls was most
+    of a freshly started process's first batch)."""
+    return unicodedata.normalize(form, "\x00".join(texts)).split("\x00")
+
+
 @functools.cache
 def _strip_table() -> dict[int, str]:
     table = {ord("đ"): "d", ord("Đ"): "D"}
-    for code in range(0x00C0, 0x1EFF + 1):
-        char = chr(code)
-        base = "".join(c for c in unicodedata.normalize("NFD", char) if not unicodedata.combining(c))
-        if base != char and len(base) == 1 and base.isascii():
-            table[code] = base
+    for char, parts in zip(_TABLE_CHARS, _each("NFD", _TABLE_CHARS), strict=True):
+        if parts != char:  # otherwise the base is the letter itself, or empty for a lone mark
+            base = "".join(c for c in parts if not unicodedata.combining(c))
+            if len(base) == 1 and base.isascii():
+                table[ord(char)] = base
     return table
 
 
@@ -175,15 +185,12 @@ def strip_accents(text: str) -> str:
 @functools.cache
 def _tone_only_table() -> dict[int, str]:
     """Letter -> the same letter without its tone mark (keeps ư, ơ, â, ê, ô, ă)."""
-    table = {}
-    for code in range(0x00C0, 0x1EFF + 1):
-        char = chr(code)
-        parts = unicodedata.normalize("NFD", char)
-        kept = "".join(c for c in parts if c not in _TONE_MARKS)
-        kept = unicodedata.normalize("NFC", kept)
-        if kept != char and len(kept) == 1:
-            table[code] = kept
-    return table
+    kept = "\x00".join(_each("NFD", _TABLE_CHARS)).translate(dict.fromkeys(map(ord, _TONE_MARKS)))
+    return {
+        ord(char): composed
+        for char, composed in zip(_TABLE_CHARS, unicodedata.normalize("NFC", kept).split("\x00"), strict=True)
+        if composed != char and len(composed) == 1
+    }
 
 
 # --- placeholders ------------------------------------------------------------------------------
