@@ -121,8 +121,12 @@ def fit_naive(rows, tasks, directory):
             pipeline = make_pipeline(features, OneVsRestClassifier(LinearSVC(C=0.5)))
             pipeline.fit(texts, binarizer.transform([r[task] for r in rows]))
             models[task] = (pipeline, binarizer)
-    joblib.dump(models, directory / "naive.joblib")  # our own file, only to measure size on disk
+    # our own file: to measure its size on disk, and for the speed test's fresh processes
+    joblib.dump(models, directory / "naive.joblib")
+    return _naive_predictor(models)
 
+
+def _naive_predictor(models):
     def predict(texts):
         out = {}
         for task, (pipeline, binarizer) in models.items():
@@ -292,29 +296,72 @@ def run(*, data_dir: str | None, systems: tuple[str, ...] = SYSTEMS) -> dict:
     return results
 
 
+def first_pass(system: str, directory: Path) -> float:
+    """Seconds of the first prediction over ``directory/texts.json`` by a model just loaded in this
+    process: the bundled telecom model (``vnfeedback``), or the naive reference ``speed_against_naive``
+    saved in ``directory``. Run in a fresh process (``python -m benchmarks.quality --first-pass``)."""
+    import json
+
+    texts = json.loads((directory / "texts.json").read_text(encoding="utf-8"))
+    if system == "naive":
+        import joblib
+
+        predict = _naive_predictor(joblib.load(directory / "naive.joblib"))  # written by this run
+    else:
+        import vnfeedback
+
+        predict = vnfeedback.load().predict_many
+    started = time.perf_counter()
+    predict(texts)
+    return time.perf_counter() - started
+
+
+def _fresh_first_pass(system: str, directory: Path) -> float:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.quality", "--first-pass", system, str(directory)],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(done.stdout.split()[-1])
+
+
 def speed_against_naive(corpus: dict) -> dict:
     """The issue's speed target: the bundled telecom model (three tasks) against the naive reference
     (one task), both predicting the same real comments in one process, in the same run.
 
-    The first pass of the freshly loaded model fills its per-process caches (what a short job sees);
-    later passes are the steady state of a long archive job. The naive reference has no caches.
+    The first pass is that of a freshly started process that has just loaded the model (what a
+    short job sees: the bundled model fills its per-process caches then), timed for each system
+    in three fresh processes, alternating, and the median taken. Later passes are the steady state
+    of a long archive job, in this process. The naive reference has no caches.
     """
+    import json
+
     import vnfeedback
     from vnfeedback import features
 
     directory = Path(tempfile.mkdtemp(prefix="bench-speed-"))
     naive = fit_naive(corpus["train"], {"sentiment": "single"}, directory)
     texts = [r["text"] for r in corpus["test"]] + [r["text"] for r in corpus["train"]]
+    (directory / "texts.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
 
     def rate(predict) -> float:
         started = time.perf_counter()
         predict(texts)
         return len(texts) / (time.perf_counter() - started)
 
-    naive_first = rate(naive)
+    runs: dict[str, list[float]] = {"naive": [], "vnfeedback": []}
+    for _ in range(3):
+        for system in runs:
+            runs[system].append(_fresh_first_pass(system, directory))
+    naive_first = len(texts) / float(np.median(runs["naive"]))
+    ours_first = len(texts) / float(np.median(runs["vnfeedback"]))
     model = vnfeedback.load()
-    features._char_grams.cache_clear()
-    ours_first = rate(model.predict_many)
+    model.predict_many(texts)  # the caches filled, as after the first pass
     # steady state: the best of three alternating passes each, so that a noisy moment on the machine
     # does not decide the ratio
     ours_second = naive_second = 0.0
@@ -338,6 +385,7 @@ def speed_against_naive(corpus: dict) -> dict:
         "c_extension": features._speedups is not None,
         "numpy_path_second_pass_per_second": numpy_second,
         "texts": len(texts),
+        "first_pass_seconds": runs,
         "naive_one_task_per_second": naive_first,
         "bundled_three_tasks_per_second": ours_first,
         "ratio": ours_first / naive_first,
@@ -434,10 +482,12 @@ def write_report(results: dict) -> None:
     speed = results.get("_speed")
     if speed:
         body += (
-            f"\n\nSpeed target (batch, one process, same run, {speed['texts']:,} UIT-VSFC comments): the "
-            f"bundled telecom model predicts three tasks at {speed['bundled_three_tasks_per_second']:,.0f} "
-            f"comments/s, the naive reference one task at {speed['naive_one_task_per_second']:,.0f}/s: "
-            f"ratio {speed['ratio']:.2f}x (target ≥ 4x). Later passes over the same comments (caches filled, "
+            f"\n\nSpeed target (batch, one process, same run, {speed['texts']:,} UIT-VSFC comments): in a "
+            f"freshly started process that has just loaded it (median of three such processes each, "
+            f"alternating), the bundled telecom model predicts three tasks at "
+            f"{speed['bundled_three_tasks_per_second']:,.0f} comments/s, the naive reference one task at "
+            f"{speed['naive_one_task_per_second']:,.0f}/s: ratio {speed['ratio']:.2f}x (target ≥ 4x). "
+            f"Later passes over the same comments (caches filled, "
             f"the steady state of a long archive job; best of three each): {speed['bundled_second_pass_per_second']:,.0f} vs "
             f"{speed['naive_second_pass_per_second']:,.0f}/s, ratio {speed['ratio_second_pass']:.2f}x."
             + (
@@ -454,4 +504,9 @@ def write_report(results: dict) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    run(data_dir=os.environ.get("VNFEEDBACK_DATASETS"))
+    import sys
+
+    if sys.argv[1:2] == ["--first-pass"]:  # one fresh process of ``speed_against_naive``
+        print(first_pass(sys.argv[2], Path(sys.argv[3])))
+    else:
+        run(data_dir=os.environ.get("VNFEEDBACK_DATASETS"))
