@@ -173,19 +173,37 @@ def test_one_product_for_all_tasks_equals_each_task_alone(tiny_model):
     X, _ = tiny_model.features_.transform_flagged(SAMPLES)
 
     def probas():
-        return tiny_model._probas(np.asarray(X @ tiny_model._stacked_coef()))
+        return tiny_model._probas(tiny_model.features_.scores_flagged(SAMPLES, tiny_model._coef_blocks())[0])
 
     together = probas()
     for task, model in tiny_model.models_.items():
         assert np.array_equal(together[task], model.proba(X))  # to the last bit
     model = tiny_model.models_["intent"]
     saved = model.coef
-    try:  # coefficients replaced after the first product: the stacked copy follows them
+    try:  # coefficients replaced after the first product: the blocks follow them
         model.coef = np.asfortranarray(-saved)
         assert np.array_equal(probas()["intent"], model.proba(X))
     finally:
         model.coef = saved
     assert np.array_equal(probas()["intent"], together["intent"])
+
+
+def test_a_model_holds_its_coefficients_once_and_predicts_from_them_in_place(tiny_model, tiny_model_dir):
+    """Every task's ``coef`` is a view of one stacked array, which the C loop reads in place: no
+    copy of all the weights is made at the first batch (48 MB for the bundled model), in a trained,
+    a loaded or an unpickled model (what a worker process gets)."""
+    import pickle
+
+    n_features = len(tiny_model.features_.feature_names_)
+    n_outputs = sum(len(m.labels) for m in tiny_model.models_.values())
+    expected = tiny_model.predict_many(SAMPLES)
+    for model in (tiny_model, vnfeedback.load(tiny_model_dir), pickle.loads(pickle.dumps(tiny_model))):
+        (block,) = model._coef_blocks()
+        assert block.flags.c_contiguous and block.dtype == np.float64
+        assert block.shape == (n_features, n_outputs)
+        for task in model.models_.values():
+            assert np.shares_memory(block, task.coef)
+        assert model.predict_many(SAMPLES) == expected
 
 
 def test_predictions_are_the_same_with_and_without_the_c_loop(tiny_model, monkeypatch):

@@ -337,11 +337,16 @@ def test_c_loop_refuses_inconsistent_arrays_instead_of_reading_past_them():
     bad_rows = rows.copy()
     bad_rows[0] = 10**9
     with pytest.raises(IndexError, match="out of range"):
-        features._speedups.scores(indptr, bad_rows, *tables, *views, coef, out)
+        features._speedups.scores(indptr, bad_rows, *tables, *views, (coef,), out)
     with pytest.raises(ValueError, match="out must hold"):
-        features._speedups.scores(indptr, rows, *tables, *views, coef, out[:-1])
+        features._speedups.scores(indptr, rows, *tables, *views, (coef,), out[:-1])
     with pytest.raises(TypeError, match="bytes"):
-        features._speedups.scores(indptr.astype(np.int32), rows, *tables, *views, coef, out)
+        features._speedups.scores(indptr.astype(np.int32), rows, *tables, *views, (coef,), out)
+    with pytest.raises(ValueError, match="a coef block is not n_columns x n_outputs"):
+        features._speedups.scores(indptr, rows, *tables, *views, (coef, coef[:-1]), out)
+    for blocks in (coef, (), (coef,) * 65):
+        with pytest.raises(TypeError, match="a tuple of 1 to 64 arrays"):
+            features._speedups.scores(indptr, rows, *tables, *views, blocks, out)
 
 
 @needs_c
@@ -373,6 +378,10 @@ def test_scores_take_coefficients_in_any_layout_and_float_type():
     assert np.array_equal(
         fe.scores_flagged(TEXTS, as_float32)[0], fe.scores_flagged(TEXTS, as_float32.astype(np.float64))[0]
     )
+    # in blocks side by side (a model's tasks), each in any layout: the same scores, bit for bit
+    blocks = [coef[:, :1], np.asfortranarray(coef[:, 1:3]), coef[:, 3:]]
+    assert coef.shape[1] > 3
+    assert np.array_equal(fe.scores_flagged(TEXTS, blocks)[0], expected)
 
 
 def test_numpy_path_gives_the_same_scores_without_the_c_extension(monkeypatch):

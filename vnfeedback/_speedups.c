@@ -66,35 +66,52 @@ static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t i
     return 0;
 }
 
-#define N_BUFFERS 9
+#define N_BUFFERS 8 /* the arrays before n_views, and out */
+#define MAX_BLOCKS 64
 
 static PyObject *scores(PyObject *self, PyObject *args) {
-    PyObject *objects[N_BUFFERS];
+    PyObject *objects[N_BUFFERS], *blocks_obj;
     Py_ssize_t n_views;
     if (!PyArg_ParseTuple(args, "OOOOOOOnOO", &objects[0], &objects[1], &objects[2], &objects[3], &objects[4],
-                          &objects[5], &objects[6], &n_views, &objects[7], &objects[8]))
+                          &objects[5], &objects[6], &n_views, &blocks_obj, &objects[7]))
         return NULL;
-    static const char *names[N_BUFFERS] = {"indptr", "entries", "table_indptr", "table_indices", "tf",
-                                           "idf",    "view_of_column", "coef", "out"};
-    static const Py_ssize_t sizes[N_BUFFERS] = {8, 8, 8, 8, 8, 8, 8, 8, 8};
-    Py_buffer b[N_BUFFERS];
-    int got = 0;
+    if (!PyTuple_Check(blocks_obj) || PyTuple_GET_SIZE(blocks_obj) < 1 || PyTuple_GET_SIZE(blocks_obj) > MAX_BLOCKS) {
+        PyErr_SetString(PyExc_TypeError, "scores: coef must be a tuple of 1 to 64 arrays");
+        return NULL;
+    }
+    static const char *names[N_BUFFERS] = {"indptr", "entries", "table_indptr", "table_indices",
+                                           "tf",     "idf",     "view_of_column", "out"};
+    Py_buffer b[N_BUFFERS], cb[MAX_BLOCKS];
+    Py_ssize_t n_blocks = PyTuple_GET_SIZE(blocks_obj), width[MAX_BLOCKS];
+    const double *w[MAX_BLOCKS];
+    int got = 0, got_blocks = 0;
     for (; got < N_BUFFERS; got++)
-        if (get_buffer(objects[got], &b[got], got == N_BUFFERS - 1, sizes[got], names[got]) < 0) goto fail;
+        if (get_buffer(objects[got], &b[got], got == N_BUFFERS - 1, 8, names[got]) < 0) goto fail;
+    for (; got_blocks < n_blocks; got_blocks++)
+        if (get_buffer(PyTuple_GET_ITEM(blocks_obj, got_blocks), &cb[got_blocks], 0, 8, "coef") < 0) goto fail;
 
     const int64_t *indptr = b[0].buf, *entries = b[1].buf, *table_indptr = b[2].buf, *table_indices = b[3].buf;
-    const double *tf = b[4].buf, *idf = b[5].buf, *coef = b[7].buf;
+    const double *tf = b[4].buf, *idf = b[5].buf;
     const int64_t *view_of_column = b[6].buf;
-    double *out = b[8].buf;
+    double *out = b[7].buf;
     Py_ssize_t n_texts = b[0].len / 8 - 1, n_entries = b[1].len / 8, n_rows = b[2].len / 8 - 1;
-    Py_ssize_t n_table = b[3].len / 8, n_tf = b[4].len / 8, n_columns = b[5].len / 8;
-    if (n_texts < 0 || n_rows < 0 || n_columns == 0 || b[6].len / 8 != n_columns || n_views < 1 ||
-        b[7].len % (8 * n_columns) != 0) {
+    Py_ssize_t n_table = b[3].len / 8, n_tf = b[4].len / 8, n_columns = b[5].len / 8, n_labels = 0;
+    if (n_texts < 0 || n_rows < 0 || n_columns == 0 || b[6].len / 8 != n_columns || n_views < 1) {
         PyErr_SetString(PyExc_ValueError, "scores: inconsistent array sizes");
         goto fail;
     }
-    Py_ssize_t n_labels = b[7].len / 8 / n_columns;
-    if (b[8].len / 8 != n_texts * n_labels) {
+    /* block j holds the coefficients of width[j] outputs, column c's at w[j] + c * width[j]; the outputs
+     * of all blocks lie side by side in out */
+    for (Py_ssize_t j = 0; j < n_blocks; j++) {
+        if (cb[j].len % (8 * n_columns) != 0) {
+            PyErr_SetString(PyExc_ValueError, "scores: a coef block is not n_columns x n_outputs");
+            goto fail;
+        }
+        w[j] = cb[j].buf;
+        width[j] = cb[j].len / 8 / n_columns;
+        n_labels += width[j];
+    }
+    if (b[7].len / 8 != n_texts * n_labels) {
         PyErr_SetString(PyExc_ValueError, "scores: out must hold n_texts x n_labels values");
         goto fail;
     }
@@ -148,7 +165,8 @@ static PyObject *scores(PyObject *self, PyObject *args) {
             for (Py_ssize_t q = 0; q < k; q++) {
                 int64_t c = touched[q];
                 /* the scores loop below reads this column's coefficients: ask for them now */
-                for (Py_ssize_t l = 0; l < n_labels; l += 8) PREFETCH(coef + c * n_labels + l);
+                for (Py_ssize_t j = 0; j < n_blocks; j++)
+                    for (Py_ssize_t l = 0; l < width[j]; l += 8) PREFETCH(w[j] + c * width[j] + l);
                 if (counts[c] >= n_tf) {
                     status = 2;
                     break;
@@ -165,10 +183,14 @@ static PyObject *scores(PyObject *self, PyObject *args) {
             for (Py_ssize_t q = 0; q < k; q++) {
                 int64_t c = touched[q];
                 double x = values[q] / sums[view_of_column[c]];
-                const double *w = coef + c * n_labels;
-                for (Py_ssize_t l = 0; l < n_labels; l++) {
-                    double product = x * w[l];
-                    y[l] += product;
+                double *yj = y;
+                for (Py_ssize_t j = 0; j < n_blocks; j++) {
+                    const double *wj = w[j] + c * width[j];
+                    for (Py_ssize_t l = 0; l < width[j]; l++) {
+                        double product = x * wj[l];
+                        yj[l] += product;
+                    }
+                    yj += width[j];
                 }
             }
         }
@@ -177,6 +199,7 @@ static PyObject *scores(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     free(counts), free(touched), free(scratch), free(values), free(sums);
     for (int j = 0; j < got; j++) PyBuffer_Release(&b[j]);
+    for (int j = 0; j < got_blocks; j++) PyBuffer_Release(&cb[j]);
     if (status == 1) {
         PyErr_SetString(PyExc_IndexError, "scores: an index out of range");
         return NULL;
@@ -185,6 +208,7 @@ static PyObject *scores(PyObject *self, PyObject *args) {
 
 fail:
     for (int j = 0; j < got; j++) PyBuffer_Release(&b[j]);
+    for (int j = 0; j < got_blocks; j++) PyBuffer_Release(&cb[j]);
     return NULL;
 }
 
@@ -292,7 +316,8 @@ fail2:
 static PyMethodDef methods[] = {
     {"scores", scores, METH_VARARGS,
      "scores(indptr, entries, table_indptr, table_indices, tf, idf, view_of_column, n_views, coef, out)\n"
-     "Add each text's linear scores to out; False (out unfinished) when a count is past the tf table."},
+     "Add each text's linear scores to out (coef: a tuple of n_columns x k blocks, whose outputs lie side\n"
+     "by side in out); False (out unfinished) when a count is past the tf table."},
     {"hash_build", hash_build, METH_VARARGS,
      "hash_build(keys, slots)\nFill slots (a power of two, >= 2 len(keys), int64) with the hash table of distinct keys."},
     {"hash_find", hash_find, METH_VARARGS,

@@ -265,8 +265,11 @@ class FeatureExtractor:
         """
         return self._counts_flagged(*self._prepare(texts))
 
-    def scores_flagged(self, texts: Sequence[str], coef: np.ndarray) -> tuple[np.ndarray, list[bool]]:
-        """``transform(texts) @ coef`` (coef: n_features x n_outputs) and, per text, whether it
+    def scores_flagged(
+        self, texts: Sequence[str], coef: np.ndarray | Sequence[np.ndarray]
+    ) -> tuple[np.ndarray, list[bool]]:
+        """``transform(texts) @ coef`` (coef: n_features x n_outputs, or a sequence of such blocks,
+        whose scores come out side by side, as for ``np.hstack(coef)``) and, per text, whether it
         has any word.
 
         The fast path of prediction: with the C extension built and the syllable tokenizer, each
@@ -274,17 +277,22 @@ class FeatureExtractor:
         otherwise through the feature matrix of ``transform_flagged``. Either way the scores equal
         those of ``transform(texts) @ coef`` to the last bit.
         """
-        coef = np.ascontiguousarray(coef, dtype=np.float64)  # no copy when it already is
+        # no copy of a block that is already float64 in C order (a loaded model's ``coef.T``)
+        blocks = [
+            np.ascontiguousarray(b, dtype=np.float64)
+            for b in ([coef] if isinstance(coef, np.ndarray) else coef)
+        ]
         texts, prepared = self._prepare(texts)
         if _speedups is not None and prepared is not None:
             reader = self._batch_reader()
             with reader.lock:
-                found = reader.scores(prepared, coef)
+                found = reader.scores(prepared, blocks)
             if found is not None:
                 scores, has_words = found
                 return scores, has_words.tolist()
         X, has_words = self._counts_flagged(texts, prepared)
-        return np.asarray(X @ coef), has_words
+        # each output column sums the same products in the same order, block by block or stacked
+        return np.hstack([np.asarray(X @ b) for b in blocks]), has_words
 
     def _prepare(self, texts: Sequence[str]) -> tuple[list[str], list[str] | None]:
         """The texts cut to ``MAX_TEXT_CHARS`` and, for the batch path, ``prepare_many`` of them
@@ -949,8 +957,9 @@ class _BatchReader:
         counts.sort_indices()
         return counts, has_words
 
-    def scores(self, prepared: list[str], coef: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """``transform(texts) @ coef`` for ``prepare``d texts, bit for bit, from the C loop of
+    def scores(self, prepared: list[str], coef: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+        """``transform(texts) @ np.hstack(coef)`` (blocks of float64 in C order) for ``prepare``d
+        texts, bit for bit, from the C loop of
         ``_speedups`` (no feature matrix is built), and whether each text has any word; None as in
         ``counts``, or when a count is past the tf table."""
         found = self.entries(prepared)
@@ -958,7 +967,7 @@ class _BatchReader:
             return None
         indptr, rows, has_words = found
         x = self.x
-        out = np.zeros((len(prepared), coef.shape[1]))
+        out = np.zeros((len(prepared), sum(block.shape[1] for block in coef)))
         done = _speedups.scores(
             indptr,
             rows,
@@ -968,7 +977,7 @@ class _BatchReader:
             x.idf_,
             x.view_of_column_,
             len(VIEW_NAMES),
-            coef,
+            tuple(coef),
             out,
         )
         return (out, has_words) if done else None

@@ -55,9 +55,11 @@ class TaskModel:
     nb: np.ndarray | None = None  # per label, whether NB scaling was chosen (for the card; not saved)
 
     def __post_init__(self) -> None:
-        # float64 and column-major, so that ``X @ coef.T`` reads it in place: scipy otherwise
-        # converts the whole matrix on every call (a file may store float32; widening is exact)
-        self.coef = np.asfortranarray(self.coef, dtype=np.float64)
+        # float64, and column-major when it has to be converted anyway, so that ``X @ coef.T`` reads
+        # it in place (a file may store float32; widening is exact). A float64 array is kept as it
+        # is: a trained or loaded classifier's are views of its stacked array (``_stack_coef``)
+        if not (isinstance(self.coef, np.ndarray) and self.coef.dtype == np.float64):
+            self.coef = np.asfortranarray(self.coef, dtype=np.float64)
 
     def decision(self, X: sp.csr_matrix) -> np.ndarray:
         """Raw linear scores, shape (n_texts, n_labels)."""

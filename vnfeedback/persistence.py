@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .classifier import _plain_rules, _weight
+from .classifier import _plain_rules, _side_by_side, _weight
 from .errors import ModelFileError, ParameterError
 from .features import VIEW_NAMES, FeatureExtractor, _BatchReader, reader_state
 from .models import TASK_KINDS, TaskModel
@@ -284,7 +284,7 @@ def load_model(path: str | os.PathLike) -> Any:
 
     tasks = config.get("tasks")
     _check(isinstance(tasks, dict) and tasks, directory, "model.json", "no tasks")
-    models = {}
+    fields_of: dict[str, dict] = {}
     for task, spec in tasks.items():
         _check(
             isinstance(spec, dict)
@@ -299,7 +299,7 @@ def load_model(path: str | os.PathLike) -> Any:
         )
         k = len(spec["labels"])
         calib_shape = (k, k) if spec["kind"] == "single" else (k,)
-        models[task] = TaskModel(
+        fields_of[task] = dict(
             kind=spec["kind"],
             labels=list(spec["labels"]),
             coef=array(f"{task}/coef", (k, n_features)),
@@ -309,6 +309,13 @@ def load_model(path: str | os.PathLike) -> Any:
             thresholds=array(f"{task}/thresholds", (k,), 0.0, 1.0),
             C=array(f"{task}/C", (k,), 0.0),
         )
+    # every task's weights go straight from the file into one array, side by side: what prediction
+    # reads (``FeedbackClassifier._stack_coef``), each task's ``coef`` a view of it
+    stacked, views = _side_by_side([fields["coef"] for fields in fields_of.values()], n_features)
+    models = {
+        task: TaskModel(**{**fields, "coef": view})
+        for (task, fields), view in zip(fields_of.items(), views, strict=True)
+    }
     # Options missing from an older file take the class defaults; only what was saved is passed on.
     for key in ("features", "params", "review"):
         _check(isinstance(config.get(key) or {}, dict), directory, "model.json", f"{key!r} is not an object")
@@ -381,6 +388,7 @@ def load_model(path: str | os.PathLike) -> Any:
         raise ModelFileError(f"{directory / 'arrays.npz'}: {exc}; re-save the model") from None
     model.features_ = features
     model.models_ = models
+    model._stacked = (tuple(views), stacked)
     model.text_column_ = model.text_column
     model.card_ = card if isinstance(card, dict) else {}
     return model
