@@ -339,7 +339,16 @@ def test_deeply_nested_json_and_odd_vocabularies_are_refused(model_copy):
 
 
 @pytest.mark.parametrize(
-    ("vocabulary", "message"), [(lambda v: [v[0], *v[:-1]], "listed twice"), (lambda v: [], "no features")]
+    ("vocabulary", "message"),
+    [
+        (lambda v: [v[0], *v[:-1]], "listed twice"),
+        (lambda v: [], "no features"),
+        # each a name the loader must refuse (the check runs over all names at once)
+        *[
+            (lambda v, bad=bad: [*v[:-1], bad], "expected a list of feature names like 'w|mạng yếu'")
+            for bad in (1, None, ["w|a"], "", "w", "x|mạng", "w:mạng", "ŵ|mạng", "w\u01c0mạng", "|w")
+        ],
+    ],
 )
 def test_a_vocabulary_with_a_name_twice_or_none_is_refused(tiny_model_dir, tmp_path, vocabulary, message):
     copy = tmp_path / "copy"

@@ -277,7 +277,7 @@ class FeatureExtractor:
         otherwise through the feature matrix of ``transform_flagged``. Either way the scores equal
         those of ``transform(texts) @ coef`` to the last bit.
         """
-        # no copy of a block that is already float64 in C order (a loaded model's ``coef.T``)
+        # no copy of a block that is already float64 in C order (a model's stacked coefficients)
         blocks = [
             np.ascontiguousarray(b, dtype=np.float64)
             for b in ([coef] if isinstance(coef, np.ndarray) else coef)
@@ -399,7 +399,7 @@ class FeatureExtractor:
         """Set the learned state from a saved vocabulary and idf (used by ``load``)."""
         self._validate()
         self.feature_names_ = list(feature_names)
-        self.vocabulary_ = {name: i for i, name in enumerate(self.feature_names_)}
+        self.vocabulary_ = dict(zip(self.feature_names_, range(len(self.feature_names_)), strict=True))
         self.idf_ = np.asarray(idf, dtype=np.float64)
         self._set_views()
         return self
@@ -408,12 +408,13 @@ class FeatureExtractor:
         self._char_columns: dict[str, list[int]] = {}  # syllable -> its character n-gram columns
         self._reader = None  # the batch path's tables, built on first use
         self._reader_state = None  # or taken from these (``_BatchReader.export``, saved with the model)
-        order = {code: i for i, code in enumerate(VIEW_NAMES)}
-        self.view_of_column_ = np.fromiter(
-            (order[name[0]] for name in self.feature_names_),
-            dtype=np.int64,
-            count=len(self.feature_names_),
-        )
+        # each name's view code (one ASCII letter) -> the view's number, for all names at once
+        codes = np.frombuffer("".join(map(itemgetter(0), self.feature_names_)).encode("ascii"), np.uint8)
+        number = np.full(256, -1, dtype=np.int64)
+        number[[ord(code) for code in VIEW_NAMES]] = np.arange(len(VIEW_NAMES))
+        self.view_of_column_ = number[codes]
+        if (self.view_of_column_ < 0).any():
+            raise ValueError(f"a feature name without a view code of {list(VIEW_NAMES)}")
 
     def _matrix(self, counted: Iterable[dict[str, int]]) -> sp.csr_matrix:
         vocabulary = self.vocabulary_
