@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
-from operator import is_, itemgetter
+from operator import itemgetter
 
 import numpy as np
 import scipy.sparse as sp
@@ -991,13 +991,12 @@ class _BatchReader:
         n_texts = len(prepared)
         # every token lies inside one chunk: nothing in ``finish_word`` or ``syllables`` crosses a space
         chunks = BATCH_SEPARATOR.join(prepared).split()
-        ids = list(map(self.raw.get, chunks))
-        if None in ids:  # read each new chunk once, then look every chunk up again (a C loop)
-            self._add_chunks(list(dict.fromkeys(compress(chunks, map(is_, ids, repeat(None))))))
-            ids = list(map(self.raw.get, chunks))
+        ids = np.fromiter(map(self.raw.get, chunks, repeat(-1)), np.int64, len(chunks))
+        if len(ids) and ids.min() < 0:  # read each new chunk once, then look every chunk up again
+            self._add_chunks(list(dict.fromkeys(compress(chunks, (ids < 0).tolist()))))
+            ids = np.fromiter(map(self.raw.__getitem__, chunks), np.int64, len(chunks))
             if max(len(self.syllable), len(self.stripped)) >= _ID_LIMIT:
                 return None
-        ids = np.array(ids, dtype=np.int64)
         separator = ids == 0
         text_of_word = np.cumsum(separator)[~separator]
         ids = ids[~separator]
