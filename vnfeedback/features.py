@@ -524,7 +524,7 @@ def _unpack_strings(packed: np.ndarray) -> list[str]:
 
 
 def _state_groups(extractor: FeatureExtractor) -> list[tuple[str, int]]:
-    """The (view, n) of every n-gram lookup of a reader, in ``_BatchReader.ngrams`` order."""
+    """The (view, n) of every n-gram lookup of a reader (``_BatchReader.ngrams``, and its saved tables)."""
     return [
         (view, n)
         for view, (low, high) in (("w", extractor._word), ("s", extractor._stripped))
@@ -764,11 +764,7 @@ class _BatchReader:
         else:
             lookups = self._adopt(state)
         empty = _Lookup(_EMPTY, _EMPTY)
-        self.ngrams = [
-            (view, n, lookups.get((view, n), empty))
-            for view, low, high in (("w", w_low, w_high), ("s", s_low, s_high))
-            for n in range(max(low, 2), high + 1)
-        ]
+        self.ngrams = [(view, n, lookups.get((view, n), empty)) for view, n in _state_groups(extractor)]
         # concepts: phrases of up to three syllables by their key; longer ones by their first
         # three syllables, then checked in full
         exact: dict[int, list[tuple[int, int]]] = {}
