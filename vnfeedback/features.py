@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
 from operator import itemgetter
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -532,13 +533,11 @@ def _state_groups(extractor: FeatureExtractor) -> list[tuple[str, int]]:
     ]
 
 
-def reader_state(
-    extractor: FeatureExtractor, arrays: Mapping[str, np.ndarray]
-) -> dict[str, np.ndarray] | None:
+def reader_state(extractor: FeatureExtractor, arrays: Mapping[str, np.ndarray]) -> dict[str, Any] | None:
     """The reader tables a model file holds for ``extractor`` (``arrays``, named as by
     ``_BatchReader.export``), checked so that the batch path can rely on them; None when the file
     has none of this layout or the extractor does not read by batch. Raises ``ValueError`` naming
-    the table that is wrong."""
+    the table that is wrong. The strings (``syllables``, ``stripped``) come back unpacked."""
     version = arrays.get("version")
     if (
         version is None
@@ -550,7 +549,7 @@ def reader_state(
         return None
     n_columns = len(extractor.feature_names_)
     groups = [f"{view}{n}_{part}" for view, n in _state_groups(extractor) for part in ("keys", "columns")]
-    state: dict[str, np.ndarray] = {"version": version}
+    state: dict[str, Any] = {"version": version}
     for name in ("syllables", "stripped", *_STATE_PER_SYLLABLE, "row_columns", *groups):
         value = arrays.get(name)
         wanted = np.uint8 if name in ("syllables", "stripped") else np.int64
@@ -572,6 +571,7 @@ def reader_state(
                 f"reader table {name!r} holds {len(strings):,} strings, more than a reader keeps"
             )
         counts[name] = len(strings)
+        state[name] = strings  # unpacked once, here
 
     def within(name: str, low: int, high: int) -> None:
         value = state[name]
@@ -676,7 +676,7 @@ class _Lookup:
 
     def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
         same = keys[1:] == keys[:-1]
-        if np.all((keys[1:] > keys[:-1]) | same & (values[1:] >= values[:-1])):
+        if np.all((keys[1:] > keys[:-1]) | (same & (values[1:] >= values[:-1]))):
             self.values = values  # already in order (a saved reader's tables): no sort
         else:
             order = np.lexsort((values, keys))  # by key, then value
@@ -733,9 +733,10 @@ class _BatchReader:
 
     KEPT, WORDY, SCOPE_END, CUE = 1, 2, 4, 8  # bit flags of a syllable
 
-    def __init__(self, extractor: FeatureExtractor, state: Mapping[str, np.ndarray] | None = None) -> None:
+    def __init__(self, extractor: FeatureExtractor, state: Mapping[str, Any] | None = None) -> None:
         """The tables of ``extractor``'s vocabulary: derived from its feature names, or taken from
-        ``state`` (``export`` of a reader of the same vocabulary, saved with the model), which
+        ``state`` (``export`` of a reader of the same vocabulary, saved with the model and checked
+        by ``reader_state``), which
         skips the derivation (most of the time a freshly loaded model spends before its first
         batch)."""
         self.x = extractor
@@ -828,8 +829,8 @@ class _BatchReader:
         syllables_, stripped = list(self.syllable), list(self.stripped)
         if any("\n" in s for s in chain(syllables_, stripped)):
             return None
-        first_row = self.n_columns + 1  # the rows before it are the identity, one per column
-        offsets = self.row_offsets.view()
+        # where each syllable's row starts and ends (the rows before them are one per column)
+        bounds = self.row_offsets.view()[self.n_columns :]
         state = {
             "version": np.array([READER_STATE_VERSION], dtype=np.int64),
             "syllables": _pack_strings(syllables_),
@@ -837,20 +838,19 @@ class _BatchReader:
             "to_stripped": self.to_stripped.view().copy(),
             "flags": self.flags.view().copy(),
             "negated": self.negated.view().copy(),
-            "row_lengths": np.diff(offsets[first_row - 1 :]),
-            "row_columns": self.row_columns.view()[offsets[first_row - 1] :].copy(),
+            "row_lengths": np.diff(bounds),
+            "row_columns": self.row_columns.view()[bounds[0] :].copy(),
         }
         for view, n, lookup in self.ngrams:
             keys = lookup.keys if lookup.counts is None else np.repeat(lookup.keys, lookup.counts)
             state[f"{view}{n}_keys"], state[f"{view}{n}_columns"] = keys.copy(), lookup.values.copy()
         return state
 
-    def _adopt(self, state: Mapping[str, np.ndarray]) -> dict[tuple[str, int], _Lookup]:
-        """Take the tables of ``export`` (checked by ``check_state`` when the model was loaded)."""
-        syllables_ = _unpack_strings(state["syllables"])
-        stripped = _unpack_strings(state["stripped"])
-        _number(self.syllable, syllables_)
-        _number(self.stripped, stripped)
+    def _adopt(self, state: Mapping[str, Any]) -> dict[tuple[str, int], _Lookup]:
+        """Take the tables of ``export`` as ``reader_state`` checked them when the model was loaded
+        (its strings already unpacked)."""
+        _number(self.syllable, state["syllables"])
+        _number(self.stripped, state["stripped"])
         self.to_stripped = _Growing(state["to_stripped"])
         self.flags = _Growing(state["flags"])
         self.negated = _Growing(state["negated"])
