@@ -143,6 +143,7 @@ def run(*, rows: int, data_dir: str | None, spark: bool = True, repeats: int = 3
             "rows_per_second": rows / seconds,
             "peak_rss_mb": rss,
             "all_seconds": [s for s, _ in runs[jobs]],
+            "all_peak_rss_mb": [r for _, r in runs[jobs]],
         }
         table.append(
             [f"vnfeedback classify --jobs {jobs}", f"{seconds:,.1f}", f"{rows / seconds:,.0f}", f"{rss:,.0f}"]
