@@ -499,6 +499,21 @@ def test_damaged_reader_tables_give_a_model_file_error(model_copy, key, change, 
         load_model(model_copy)
 
 
+def test_a_model_with_more_syllables_than_a_reader_keeps_is_saved_without_its_tables(
+    tiny_model, tmp_path, monkeypatch
+):
+    """Its tables would be refused at load: the file must not hold them, and the model must load."""
+    from vnfeedback import features
+
+    monkeypatch.setattr(features, "_MAX_IDS", 5)
+    tiny_model.save(tmp_path / "m")
+    assert not [key for key in _arrays(tmp_path / "m") if key.startswith("reader/")]
+    monkeypatch.undo()
+    loaded = load_model(tmp_path / "m")
+    assert loaded.features_._reader_state is None
+    assert loaded.predict_many(TEXTS) == tiny_model.predict_many(TEXTS)
+
+
 def test_a_missing_reader_table_is_named(model_copy):
     arrays = _arrays(model_copy)
     del arrays["reader/negated"]

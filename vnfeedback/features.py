@@ -823,10 +823,13 @@ class _BatchReader:
     def export(self) -> dict[str, np.ndarray] | None:
         """The tables ``_derive`` built, as arrays for the model file (``__init__``'s ``state``); only
         for a reader that has read no text yet. None when a syllable holds a line break (never one
-        that text gives), which the packed strings could not keep."""
+        that text gives), which the packed strings could not keep, or when there are more syllables
+        than a reader keeps (``reader_state`` would refuse the file)."""
         if self.raw_syllables.size or len(self.raw) != 1:
             raise RuntimeError("export() is for a reader that has not read any text yet")
         syllables_, stripped = list(self.syllable), list(self.stripped)
+        if max(len(syllables_), len(stripped)) >= min(_MAX_IDS, _ID_LIMIT):
+            return None
         if any("\n" in s for s in chain(syllables_, stripped)):
             return None
         # where each syllable's row starts and ends (the rows before them are one per column)
