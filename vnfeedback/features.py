@@ -736,9 +736,8 @@ class _BatchReader:
     def __init__(self, extractor: FeatureExtractor, state: Mapping[str, Any] | None = None) -> None:
         """The tables of ``extractor``'s vocabulary: derived from its feature names, or taken from
         ``state`` (``export`` of a reader of the same vocabulary, saved with the model and checked
-        by ``reader_state``), which
-        skips the derivation (most of the time a freshly loaded model spends before its first
-        batch)."""
+        by ``reader_state``), which skips the derivation (most of the time a freshly loaded model
+        spent before its first batch)."""
         self.x = extractor
         self.lock = threading.Lock()
         self.n_columns = len(extractor.feature_names_)
@@ -792,13 +791,13 @@ class _BatchReader:
         # every syllable of a known n-gram gets its id now, so that a key names one n-gram only; the
         # names are sorted into (view, n) groups and split with string methods run over all of them
         # at once (a Python loop over the ~170,000 names was most of the reader's start)
-        names = extractor.feature_names_
-        view_of = np.frombuffer("".join(map(itemgetter(0), names)).encode(), dtype=np.uint8)
+        names, view_of = extractor.feature_names_, extractor.view_of_column_
         spaces = np.fromiter(map(str.count, names, repeat(" ")), dtype=np.int64, count=len(names))
+        number = {code: i for i, code in enumerate(VIEW_NAMES)}
         grams: dict[tuple[str, int], tuple[list[str], list[int]]] = {}
         for view, high in (("w", w_high), ("s", s_high)):
             for n in range(2, high + 1):
-                columns = np.flatnonzero((view_of == ord(view)) & (spaces == n - 1)).tolist()
+                columns = np.flatnonzero((view_of == number[view]) & (spaces == n - 1)).tolist()
                 if columns:
                     joined = " ".join(map(names.__getitem__, columns))
                     if joined.count("|") == len(columns):  # only the view codes hold a "|": drop them
